@@ -1,0 +1,184 @@
+/* yan.h — the one public header of libyan, the yan LLM system.
+ *
+ * Conventions (see docs and ../shared/STYLE.md):
+ *  - every exported name starts with yan_ / YAN_;
+ *  - handles are opaque; each create/load has one free that accepts NULL;
+ *  - fallible calls return a yan_status (0 = ok, negative = error); the detail
+ *    of the last failure on the calling thread is yan_last_error();
+ *  - functions that fill caller buffers return the count written, or the
+ *    negative of the size needed when the buffer is too small (nothing written);
+ *  - enums are append-only; the ABI grows by adding fields at the end of
+ *    params structs and bumping YAN_ABI_VERSION.
+ */
+#ifndef YAN_H
+#define YAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define YAN_API __declspec(dllexport)
+#else
+#define YAN_API __attribute__((visibility("default")))
+#endif
+
+#define YAN_VERSION_STRING "0.1.0"
+#define YAN_ABI_VERSION 1
+
+/* ------------------------------------------------------------------ status */
+
+typedef enum {
+    YAN_OK = 0,
+    YAN_ERR_NOMEM = -1,        /* an allocation failed */
+    YAN_ERR_IO = -2,           /* open/read/write/fsync/rename failed */
+    YAN_ERR_FORMAT = -3,       /* malformed input file or data */
+    YAN_ERR_UNSUPPORTED = -4,  /* well-formed but not supported (unknown pre-tokenizer, type) */
+    YAN_ERR_CONTEXT_FULL = -5, /* the context cannot hold the request */
+    YAN_ERR_ABORTED = -6,      /* a callback asked to stop */
+    YAN_ERR_INVALID_ARG = -7,  /* a caller passed a bad argument */
+    YAN_ERR_TOO_SMALL = -8,    /* a caller buffer is too small */
+    YAN_ERR_NOT_FOUND = -9,    /* a named thing does not exist */
+} yan_status;
+
+/* A static, human-readable name for a status. Never NULL. */
+YAN_API const char *yan_status_str(yan_status s);
+
+/* Detail of the last failure on the calling thread ("file: problem ..."),
+ * or "" when there was none. Valid until the next failing call on this thread. */
+YAN_API const char *yan_last_error(void);
+
+YAN_API const char *yan_version(void);
+
+/* ----------------------------------------------------------------- logging */
+
+typedef enum { YAN_LOG_DEBUG = 0, YAN_LOG_INFO = 1, YAN_LOG_WARN = 2, YAN_LOG_ERROR = 3 } yan_log_level;
+typedef void (*yan_log_fn)(yan_log_level level, const char *msg, void *ud);
+
+/* Route library log messages to fn (NULL = discard, the default) for messages
+ * at or above min_level. Set it once at start-up, before other threads use yan. */
+YAN_API void yan_log_set(yan_log_fn fn, void *ud, yan_log_level min_level);
+
+/* --------------------------------------------------------------------- cpu */
+
+/* Space-separated list of the SIMD features yan detected and will dispatch to,
+ * e.g. "avx512f avx512bw avx512vnni avx512bf16 avx2 fma f16c". Static string. */
+YAN_API const char *yan_cpu_features(void);
+/* Number of online cores. */
+YAN_API int yan_cpu_count(void);
+
+/* --------------------------------------------------------------- tokenizer */
+
+typedef int32_t yan_token;
+typedef struct yan_tokenizer yan_tokenizer;
+
+typedef struct {
+    const char *pre;   /* pre-tokenizer name ("gpt2", "cl100k", "o200k", "qwen2", ...);
+                          NULL = from the file (required for a .tiktoken file that is
+                          not one of the standard encodings) */
+    int n_threads;     /* threads for large inputs; 0 = all cores */
+} yan_tokenizer_params;
+
+YAN_API yan_tokenizer_params yan_tokenizer_params_default(void);
+
+/* Load a vocabulary. The format is recognised from the content:
+ *  - GGUF (tokenizer.ggml.* metadata; model "gpt2" or "llama"),
+ *  - Hugging Face tokenizer.json (BPE model),
+ *  - tiktoken rank file ("<base64> <rank>" lines),
+ *  - GPT-2 encoder.json (vocab.bpe is read from the same folder).
+ * On error *out is NULL and yan_last_error() names the file and the problem. */
+YAN_API yan_status yan_tokenizer_load(const char *path, const yan_tokenizer_params *p,
+                                      yan_tokenizer **out);
+/* Free a tokenizer; NULL is a no-op. */
+YAN_API void yan_tokenizer_free(yan_tokenizer *tok);
+
+YAN_API int32_t yan_tokenizer_n_vocab(const yan_tokenizer *tok);
+/* "bpe" (byte-level BPE) or "spm" (SentencePiece-style BPE with scores). */
+YAN_API const char *yan_tokenizer_kind(const yan_tokenizer *tok);
+/* Pre-tokenizer name, e.g. "cl100k"; "none" for spm. */
+YAN_API const char *yan_tokenizer_pre(const yan_tokenizer *tok);
+/* Names of the built-in pre-tokenizers, comma separated. */
+YAN_API const char *yan_pretokenizer_names(void);
+
+typedef enum {
+    YAN_SPECIAL_BOS = 0, YAN_SPECIAL_EOS = 1, YAN_SPECIAL_EOT = 2, YAN_SPECIAL_UNK = 3,
+    YAN_SPECIAL_PAD = 4, YAN_SPECIAL_SEP = 5, YAN_SPECIAL_CLS = 6, YAN_SPECIAL_MASK = 7,
+    YAN_SPECIAL_COUNT = 8
+} yan_special;
+/* Id of a special token, or -1 when the vocabulary has none. */
+YAN_API yan_token yan_tokenizer_special(const yan_tokenizer *tok, yan_special which);
+/* Id of the token whose text is exactly s (special or normal), or -1. */
+YAN_API yan_token yan_tokenizer_find(const yan_tokenizer *tok, const char *s, size_t len);
+
+enum {
+    YAN_TOKENIZE_SPECIAL = 1u << 0, /* recognise special/added tokens in the text */
+    YAN_TOKENIZE_ADD_BOS = 1u << 1, /* prepend BOS when the vocabulary asks for it */
+};
+
+/* Encode len bytes of text (any bytes; invalid UTF-8 is kept byte-level).
+ * Writes at most cap ids to out and returns the number written; when cap is too
+ * small returns -(number needed) and writes nothing. Returns INT64_MIN on an
+ * internal failure (allocation; see yan_last_error()).
+ * Thread-safe: many threads may encode with one tokenizer at once. */
+YAN_API int64_t yan_tokenize(const yan_tokenizer *tok, const char *text, size_t len,
+                             yan_token *out, size_t cap, uint32_t flags);
+
+/* Encode into a new array (free it with yan_free_tokens). */
+YAN_API yan_status yan_tokenize_alloc(const yan_tokenizer *tok, const char *text, size_t len,
+                                      uint32_t flags, yan_token **out, size_t *n_out);
+YAN_API void yan_free_tokens(yan_token *ids);
+
+/* Raw bytes of one token (for spm, "▁" becomes a space; byte tokens become the byte).
+ * Returns the byte count, or -(needed) when cap is too small; an id out of range
+ * returns INT64_MIN. Not NUL-terminated. */
+YAN_API int64_t yan_token_to_piece(const yan_tokenizer *tok, yan_token id, char *buf, size_t cap);
+
+/* Decode ids to text. Writes the bytes and a terminating NUL; returns the byte
+ * count (without the NUL), or -(bytes needed including the NUL). Ids out of range
+ * return INT64_MIN. Special tokens are written as their text unless
+ * skip_special is set. */
+YAN_API int64_t yan_detokenize(const yan_tokenizer *tok, const yan_token *ids, size_t n,
+                               char *buf, size_t cap, bool skip_special);
+
+/* Streaming decoder: push one token at a time and get only complete UTF-8
+ * characters back; bytes of a character split across tokens are held until it
+ * completes. A decoder must not outlive its tokenizer. Not thread-safe. */
+typedef struct yan_decoder yan_decoder;
+YAN_API yan_status yan_decoder_new(const yan_tokenizer *tok, yan_decoder **out);
+YAN_API void yan_decoder_free(yan_decoder *dec);
+/* Returns bytes written to buf (NUL-terminated), or -(needed incl. NUL): the
+ * token is then not consumed; INT64_MIN for an id out of range. */
+YAN_API int64_t yan_decoder_push(yan_decoder *dec, yan_token id, char *buf, size_t cap);
+/* Emit held bytes (an incomplete character at the end of a stream) as they are. */
+YAN_API int64_t yan_decoder_flush(yan_decoder *dec, char *buf, size_t cap);
+
+/* ------------------------------------------------------- tokenizer trainer */
+
+typedef bool (*yan_progress_fn)(float fraction, void *ud); /* return false to abort */
+
+typedef struct {
+    int32_t vocab_size;        /* total size including the 256 byte tokens and specials */
+    const char *pre;           /* pre-tokenizer used to split the corpus; NULL = "cl100k" */
+    const char *const *special;/* special tokens appended to the vocabulary */
+    int n_special;
+    int n_threads;             /* 0 = all cores */
+    int32_t min_frequency;     /* merges of pairs seen fewer times stop training; 0 = 2 */
+    yan_progress_fn progress;  /* may be NULL */
+    void *progress_ud;
+} yan_train_tokenizer_params;
+
+YAN_API yan_train_tokenizer_params yan_train_tokenizer_params_default(void);
+
+/* Learn a byte-level BPE vocabulary from the files and write a Hugging Face
+ * compatible tokenizer.json to out_path (atomically). */
+YAN_API yan_status yan_tokenizer_train(const char *const *files, int n_files,
+                                       const yan_train_tokenizer_params *p, const char *out_path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* YAN_H */

@@ -1,0 +1,157 @@
+/* file.c — whole-file reads, read-only mappings and atomic writes.
+ * Atomic write protocol: write "<path>.tmp.<pid>.<n>", fflush, fsync, rename
+ * over the target, fsync the directory. A failure at any step removes the
+ * temporary and leaves the old file untouched. */
+#include "base/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+yan_status yan_read_file(const char *path, uint8_t **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return yan_fail(YAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    yan_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (!yan_buf_append(&b, chunk, n)) break;
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (b.oom) {
+        yan_buf_free(&b);
+        return yan_fail(YAN_ERR_NOMEM, "%s: out of memory reading the file", path);
+    }
+    if (err) {
+        yan_buf_free(&b);
+        return yan_fail(YAN_ERR_IO, "%s: read error", path);
+    }
+    if (!b.data && !yan_buf_reserve(&b, 0)) return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path);
+    b.data[b.len] = 0;
+    *out = (uint8_t *)b.data;
+    *len = b.len;
+    return YAN_OK;
+}
+
+yan_status yan_mmap_open(const char *path, yan_mmap *m) {
+    m->data = NULL;
+    m->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return yan_fail(YAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return yan_fail(YAN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return yan_fail(YAN_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        m->data = (const uint8_t *)"";
+        return YAN_OK;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return yan_fail(YAN_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    m->data = p;
+    m->len = (size_t)st.st_size;
+    return YAN_OK;
+}
+
+void yan_mmap_close(yan_mmap *m) {
+    if (m->data && m->len) munmap((void *)m->data, m->len);
+    m->data = NULL;
+    m->len = 0;
+}
+
+static _Atomic unsigned g_tmp_seq; /* uniqueness of temporary names only */
+
+static void fsync_dir_of(const char *path) {
+    char *copy = yan_strdup(path);
+    if (!copy) return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    yan_free(copy);
+}
+
+yan_status yan_afile_open(yan_afile *af, const char *path) {
+    memset(af, 0, sizeof *af);
+    yan_buf tmp = {0};
+    yan_buf_printf(&tmp, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&g_tmp_seq, 1));
+    af->path = yan_strdup(path);
+    if (tmp.oom || !af->path) {
+        yan_buf_free(&tmp);
+        yan_free(af->path);
+        af->path = NULL;
+        return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    af->tmp = tmp.data;
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
+        yan_status s = yan_fail(YAN_ERR_IO, "%s: cannot create %s: %s", path, af->tmp, strerror(errno));
+        yan_free(af->tmp);
+        yan_free(af->path);
+        memset(af, 0, sizeof *af);
+        return s;
+    }
+    return YAN_OK;
+}
+
+yan_status yan_afile_write(yan_afile *af, const void *p, size_t n) {
+    if (af->failed) return YAN_ERR_IO;
+    if (n && fwrite(p, 1, n, af->f) != n) {
+        af->failed = true;
+        return yan_fail(YAN_ERR_IO, "%s: write failed: %s", af->path, strerror(errno));
+    }
+    return YAN_OK;
+}
+
+void yan_afile_abort(yan_afile *af) {
+    if (af->f) fclose(af->f);
+    if (af->tmp) unlink(af->tmp);
+    yan_free(af->tmp);
+    yan_free(af->path);
+    memset(af, 0, sizeof *af);
+}
+
+yan_status yan_afile_commit(yan_afile *af) {
+    if (!af->f) return yan_fail(YAN_ERR_INVALID_ARG, "atomic file is not open");
+    yan_status s = YAN_OK;
+    if (af->failed) s = YAN_ERR_IO;
+    else if (fflush(af->f) != 0 || fsync(fileno(af->f)) != 0)
+        s = yan_fail(YAN_ERR_IO, "%s: flush failed: %s", af->path, strerror(errno));
+    if (fclose(af->f) != 0 && s == YAN_OK) s = yan_fail(YAN_ERR_IO, "%s: close failed: %s", af->path, strerror(errno));
+    af->f = NULL;
+    if (s == YAN_OK && rename(af->tmp, af->path) != 0)
+        s = yan_fail(YAN_ERR_IO, "%s: rename failed: %s", af->path, strerror(errno));
+    if (s == YAN_OK) fsync_dir_of(af->path);
+    else unlink(af->tmp);
+    yan_free(af->tmp);
+    yan_free(af->path);
+    memset(af, 0, sizeof *af);
+    return s;
+}
+
+yan_status yan_write_atomic(const char *path, const void *data, size_t len) {
+    yan_afile af;
+    yan_status s = yan_afile_open(&af, path);
+    if (s) return s;
+    if ((s = yan_afile_write(&af, data, len)) != YAN_OK) {
+        yan_afile_abort(&af);
+        return s;
+    }
+    return yan_afile_commit(&af);
+}

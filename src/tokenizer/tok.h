@@ -61,6 +61,7 @@ struct yan_tokenizer {
     bool ignore_merges;     /* a piece that is itself a token encodes to it directly */
 
     int n_threads;
+    size_t heap_from;       /* pieces of at least this many parts use the heap merge; 0 = default (tests) */
     yan_tok_tables *tables;
 };
 

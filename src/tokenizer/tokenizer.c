@@ -35,7 +35,7 @@ typedef struct {
 } pair_slot;
 
 struct yan_tok_tables {
-    int32_t *vocab_slot;  /* open addressing: token id or -1 */
+    uint64_t *vocab_slot; /* open addressing: (hash tag << 32 | id); VSLOT_EMPTY if free */
     size_t vocab_mask;
     pair_slot *pairs;     /* PAIRS mode */
     size_t pair_mask;
@@ -154,12 +154,18 @@ static bool tok_in_vocab_index(const yan_tokenizer *t, int32_t id) {
     return ty == YAN_TT_NORMAL || ty == YAN_TT_BYTE || ty == YAN_TT_UNKNOWN;
 }
 
+#define VSLOT_EMPTY UINT64_MAX
+
+/* The slot keeps the hash's high half as a tag, so a probe that misses
+ * rarely touches the token text. */
 static int32_t vocab_find(const yan_tokenizer *t, const yan_tok_tables *tb, const uint8_t *s, size_t n) {
-    size_t i = (size_t)hash_tok(s, n) & tb->vocab_mask;
+    uint64_t h = hash_tok(s, n), tag = h >> 32;
+    size_t i = (size_t)h & tb->vocab_mask;
     for (;;) {
-        int32_t id = tb->vocab_slot[i];
-        if (id < 0) return -1;
-        if (t->tok_len[id] == n && memcmp(t->blob.data + t->tok_off[id], s, n) == 0) return id;
+        uint64_t v = tb->vocab_slot[i];
+        if (v == VSLOT_EMPTY) return -1;
+        int32_t id = (int32_t)(uint32_t)v;
+        if ((v >> 32) == tag && t->tok_len[id] == n && memcmp(t->blob.data + t->tok_off[id], s, n) == 0) return id;
         i = (i + 1) & tb->vocab_mask;
     }
 }
@@ -167,19 +173,21 @@ static int32_t vocab_find(const yan_tokenizer *t, const yan_tok_tables *tb, cons
 static yan_status build_vocab_index(const yan_tokenizer *t, yan_tok_tables *tb, bool all_types) {
     size_t cap = 16;
     while (cap < (size_t)t->n_vocab * 2 + 16) cap *= 2;
-    tb->vocab_slot = yan_malloc(cap * sizeof(int32_t));
+    tb->vocab_slot = yan_malloc(cap * sizeof(uint64_t));
     if (!tb->vocab_slot) return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", tname(t));
-    memset(tb->vocab_slot, 0xFF, cap * sizeof(int32_t));
+    memset(tb->vocab_slot, 0xFF, cap * sizeof(uint64_t));
     tb->vocab_mask = cap - 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         if (!all_types && !tok_in_vocab_index(t, id)) continue;
         if (t->tok_type[id] == YAN_TT_UNDEFINED || t->tok_type[id] == YAN_TT_UNUSED) continue;
         size_t n;
         const uint8_t *s = yan_tok_bytes(t, id, &n);
-        size_t i = (size_t)hash_tok(s, n) & tb->vocab_mask;
+        uint64_t h = hash_tok(s, n);
+        size_t i = (size_t)h & tb->vocab_mask;
         for (;;) {
-            int32_t o = tb->vocab_slot[i];
-            if (o < 0) { tb->vocab_slot[i] = id; break; }
+            uint64_t v = tb->vocab_slot[i];
+            if (v == VSLOT_EMPTY) { tb->vocab_slot[i] = (h >> 32) << 32 | (uint32_t)id; break; }
+            int32_t o = (int32_t)(uint32_t)v;
             if (t->tok_len[o] == n && memcmp(t->blob.data + t->tok_off[o], s, n) == 0) {
                 if (all_types) break; /* temporary index: first id wins */
                 return yan_fail(YAN_ERR_FORMAT, "%s: tokens %d and %d have the same text", tname(t), o, id);
@@ -498,9 +506,13 @@ typedef struct {
     int32_t *prev, *next;
     uint64_t *heap;   /* (prio << 32 | part index) min-heap */
     size_t cap;
+    pair_slot *memo;  /* RANK/SCORE modes: direct-mapped memo of pair lookups */
 } merge_ws;
 
+#define MEMO_BITS 15
+
 static void ws_free(merge_ws *w) {
+    yan_free(w->memo);
     yan_free(w->start);
     yan_free(w->id);
     yan_free(w->prio);
@@ -515,7 +527,10 @@ static bool ws_reserve(merge_ws *w, size_t n) {
     if (n + 1 <= w->cap) return true;
     size_t cap = w->cap ? w->cap : 64;
     while (cap < n + 1) cap *= 2;
+    pair_slot *memo = w->memo;
+    w->memo = NULL;
     ws_free(w);
+    w->memo = memo;
     w->start = yan_malloc(cap * sizeof *w->start);
     w->id = yan_malloc(cap * sizeof *w->id);
     w->prio = yan_malloc(cap * sizeof *w->prio);
@@ -531,8 +546,11 @@ static bool ws_reserve(merge_ws *w, size_t n) {
     return true;
 }
 
-/* Priority and result of merging the parts [a0,a1) and [a1,a2) of piece s. */
-static inline uint32_t pair_prio(const yan_tokenizer *t, const uint8_t *s, uint32_t a0, uint32_t a1, uint32_t a2,
+/* Priority and result of merging the parts [a0,a1) and [a1,a2) of piece s.
+ * In RANK/SCORE modes the answer depends only on the two ids when both parts
+ * are tokens, so it is memoised per encoding call: text repeats pairs far
+ * more often than it repeats pieces (CJK above all). */
+static inline uint32_t pair_prio(const yan_tokenizer *t, merge_ws *w, const uint8_t *s, uint32_t a0, uint32_t a2,
                                  int32_t ida, int32_t idb, int32_t *res) {
     const yan_tok_tables *tb = t->tables;
     if (t->merge_mode == YAN_MERGE_PAIRS) {
@@ -540,17 +558,27 @@ static inline uint32_t pair_prio(const yan_tokenizer *t, const uint8_t *s, uint3
         if (ida >= 0 && idb >= 0 && pair_find(tb, ida, idb, &r, res)) return r;
         return NO_PRIO;
     }
-    (void)a1;
+    pair_slot *m = NULL;
+    uint64_t key = 0;
+    if (w->memo && ida >= 0 && idb >= 0) {
+        key = pair_key(ida, idb);
+        m = &w->memo[(size_t)yan_hash_u64(key) >> (64 - MEMO_BITS)];
+        if (m->key == key) {
+            *res = m->result;
+            return m->rank;
+        }
+    }
     int32_t id = vocab_find(t, tb, s + a0, a2 - a0);
-    if (id < 0) return NO_PRIO;
+    uint32_t prio = id < 0 ? NO_PRIO : t->merge_mode == YAN_MERGE_RANK ? (uint32_t)id : tb->score_rank[id];
+    if (m) *m = (pair_slot){key, prio, id};
     *res = id;
-    return t->merge_mode == YAN_MERGE_RANK ? (uint32_t)id : tb->score_rank[id];
+    return prio;
 }
 
 /* Small pieces: array scan, leftmost minimum, remove merged neighbour. */
 static size_t merge_scan(const yan_tokenizer *t, const uint8_t *s, merge_ws *w, size_t n) {
     for (size_t i = 0; i + 1 < n; i++)
-        w->prio[i] = pair_prio(t, s, w->start[i], w->start[i + 1], w->start[i + 2], w->id[i], w->id[i + 1], &w->res[i]);
+        w->prio[i] = pair_prio(t, w, s, w->start[i], w->start[i + 2], w->id[i], w->id[i + 1], &w->res[i]);
     while (n > 1) {
         uint32_t best = NO_PRIO;
         size_t bi = 0;
@@ -565,12 +593,11 @@ static size_t merge_scan(const yan_tokenizer *t, const uint8_t *s, merge_ws *w, 
         memmove(&w->res[bi + 1], &w->res[bi + 2], (n - bi - 2) * sizeof *w->res);
         n--;
         if (bi + 1 < n)
-            w->prio[bi] = pair_prio(t, s, w->start[bi], w->start[bi + 1], w->start[bi + 2], w->id[bi], w->id[bi + 1], &w->res[bi]);
+            w->prio[bi] = pair_prio(t, w, s, w->start[bi], w->start[bi + 2], w->id[bi], w->id[bi + 1], &w->res[bi]);
         else
             w->prio[bi] = NO_PRIO;
         if (bi > 0)
-            w->prio[bi - 1] = pair_prio(t, s, w->start[bi - 1], w->start[bi], w->start[bi + 1], w->id[bi - 1], w->id[bi],
-                                        &w->res[bi - 1]);
+            w->prio[bi - 1] = pair_prio(t, w, s, w->start[bi - 1], w->start[bi + 1], w->id[bi - 1], w->id[bi], &w->res[bi - 1]);
     }
     return n;
 }
@@ -613,7 +640,7 @@ static size_t merge_heap(const yan_tokenizer *t, const uint8_t *s, merge_ws *w, 
     /* start[i] stays the start of part i; its end is start[next[i]] */
 #define PEND(i) (w->next[i] >= 0 ? w->start[w->next[i]] : end_of_piece)
     for (size_t i = 0; i + 1 < n; i++) {
-        w->prio[i] = pair_prio(t, s, w->start[i], w->start[i + 1], PEND(i + 1), w->id[i], w->id[i + 1], &w->res[i]);
+        w->prio[i] = pair_prio(t, w, s, w->start[i], PEND(i + 1), w->id[i], w->id[i + 1], &w->res[i]);
         if (w->prio[i] != NO_PRIO) heap_push(w->heap, &hn, (uint64_t)w->prio[i] << 32 | i);
     }
     if (n) w->prio[n - 1] = NO_PRIO;
@@ -628,14 +655,14 @@ static size_t merge_heap(const yan_tokenizer *t, const uint8_t *s, merge_ws *w, 
         w->prio[j] = NO_PRIO;
         int32_t k = w->next[i];
         if (k >= 0) {
-            w->prio[i] = pair_prio(t, s, w->start[i], w->start[k], PEND(k), w->id[i], w->id[k], &w->res[i]);
+            w->prio[i] = pair_prio(t, w, s, w->start[i], PEND(k), w->id[i], w->id[k], &w->res[i]);
             if (w->prio[i] != NO_PRIO) heap_push(w->heap, &hn, (uint64_t)w->prio[i] << 32 | i);
         } else {
             w->prio[i] = NO_PRIO;
         }
         int32_t p = w->prev[i];
         if (p >= 0) {
-            w->prio[p] = pair_prio(t, s, w->start[p], w->start[i], PEND(i), w->id[p], w->id[i], &w->res[p]);
+            w->prio[p] = pair_prio(t, w, s, w->start[p], PEND(i), w->id[p], w->id[i], &w->res[p]);
             if (w->prio[p] != NO_PRIO) heap_push(w->heap, &hn, (uint64_t)w->prio[p] << 32 | (uint32_t)p);
         }
     }
@@ -767,7 +794,11 @@ static bool encode_text(enc_state *st, const uint8_t *s, size_t n, tokvec *out) 
 static void enc_state_init(enc_state *st, const yan_tokenizer *t, size_t text_len) {
     memset(st, 0, sizeof *st);
     st->t = t;
-    st->heap_from = SMALL_PIECE;
+    st->heap_from = t->heap_from ? t->heap_from : SMALL_PIECE;
+    if (text_len >= 4096 && t->merge_mode != YAN_MERGE_PAIRS) {
+        st->ws.memo = yan_malloc(sizeof(pair_slot) << MEMO_BITS);
+        if (st->ws.memo) memset(st->ws.memo, 0, sizeof(pair_slot) << MEMO_BITS);
+    }
     if (text_len >= 16384) {
         size_t slots = 4096;
         while (slots < text_len / 16 && slots < (1u << 20)) slots *= 2;
@@ -923,9 +954,24 @@ yan_tokenizer_params yan_tokenizer_params_default(void) {
 
 const char *yan_pretokenizer_names(void) { return yan_pre_names(); }
 
-static bool has_suffix(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
+/* Recognise a vocabulary file from its content: 'G' GGUF, 'H' Hugging Face
+ * tokenizer.json (a "model" key holding an object), 'E' GPT-2 encoder.json
+ * (a flat object; its keys may include the word "model"), '0' empty,
+ * 'T' anything else (tiktoken ranks). */
+static int sniff_format(const uint8_t *b, size_t n) {
+    if (n == 0) return '0';
+    if (n >= 4 && memcmp(b, "GGUF", 4) == 0) return 'G';
+    size_t i = 0;
+    while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t')) i++;
+    if (i == n || b[i] != '{') return 'T';
+    for (const uint8_t *p = b; (p = memmem(p, n - (size_t)(p - b), "\"model\"", 7)) != NULL; p += 7) {
+        const uint8_t *q = p + 7, *end = b + n;
+        while (q < end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+        if (q == end || *q++ != ':') continue;
+        while (q < end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) q++;
+        if (q < end && *q == '{') return 'H';
+    }
+    return 'E';
 }
 
 yan_status yan_tokenizer_load(const char *path, const yan_tokenizer_params *p, yan_tokenizer **out) {
@@ -942,33 +988,22 @@ yan_status yan_tokenizer_load(const char *path, const yan_tokenizer_params *p, y
     yan_mmap m = {0};
     if (!t->path) { s = yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path); goto done; }
     if ((s = yan_mmap_open(path, &m))) goto done;
-    const uint8_t *b = m.data;
-    size_t n = m.len, i = 0;
-    while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t')) i++;
-    if (n >= 4 && memcmp(b, "GGUF", 4) == 0) {
+    switch (sniff_format(m.data, m.len)) {
+    case 'G':
         yan_mmap_close(&m);
         s = yan_load_gguf_vocab(t, path);
-    } else if (i < n && b[i] == '{') {
-        /* tokenizer.json has a "model" object; encoder.json is a flat map */
-        bool hf = has_suffix(path, "tokenizer.json");
-        if (!hf) {
-            const void *mk = memmem(b, n < 65536 ? n : 65536, "\"model\"", 7);
-            const void *ak = memmem(b, n < 65536 ? n : 65536, "\"added_tokens\"", 14);
-            hf = mk || ak;
-            if (!hf && n > 65536) hf = memmem(b, n, "\"model\":", 8) || memmem(b, n, "\"model\" :", 9);
-        }
-        s = hf ? yan_load_hf(t, b, n, path) : yan_load_gpt2(t, b, n, path);
-    } else if (n == 0) {
-        s = yan_fail(YAN_ERR_FORMAT, "%s: the file is empty", path);
-    } else {
-        s = yan_load_tiktoken(t, b, n, path);
+        break;
+    case 'H': s = yan_load_hf(t, m.data, m.len, path); break;
+    case 'E': s = yan_load_gpt2(t, m.data, m.len, path); break;
+    case '0': s = yan_fail(YAN_ERR_FORMAT, "%s: the file is empty", path); break;
+    default: s = yan_load_tiktoken(t, m.data, m.len, path); break;
     }
     yan_mmap_close(&m);
     if (s) goto done;
     if (p->pre) {
         int pre = yan_pre_from_name(p->pre);
         if (pre < 0) {
-            s = yan_fail(YAN_ERR_UNSUPPORTED, "unknown pre-tokenizer '%s' (known: %s)", p->pre, yan_pre_names());
+            s = yan_fail(YAN_ERR_UNSUPPORTED, "%s: unknown pre-tokenizer '%s' (known: %s)", path, p->pre, yan_pre_names());
             goto done;
         }
         if (t->kind == YAN_TOK_SPM) {

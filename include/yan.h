@@ -161,6 +161,20 @@ YAN_API int64_t yan_decoder_flush(yan_decoder *dec, char *buf, size_t cap);
 typedef bool (*yan_progress_fn)(float fraction, void *ud); /* return false to abort */
 
 typedef struct {
+    int32_t n_vocab;        /* tokens written: 256 + learned + specials */
+    int32_t n_learned;      /* distinct learned tokens */
+    size_t n_merges;
+    size_t n_words;         /* distinct pre-tokenized pieces */
+    uint64_t n_pieces;      /* pieces in the corpus */
+    uint64_t n_bytes;       /* corpus bytes */
+    uint64_t n_skipped;     /* bytes in pieces too long to learn from (> 64 KiB) */
+    uint64_t n_tokens;      /* tokens the learned vocabulary splits the corpus into */
+    double seconds_count;   /* reading + pre-tokenizing + counting */
+    double seconds_learn;   /* learning the merges */
+    double seconds_total;
+} yan_train_tokenizer_stats;
+
+typedef struct {
     int32_t vocab_size;        /* total size including the 256 byte tokens and specials */
     const char *pre;           /* pre-tokenizer used to split the corpus; NULL = "cl100k" */
     const char *const *special;/* special tokens appended to the vocabulary */
@@ -169,6 +183,7 @@ typedef struct {
     int32_t min_frequency;     /* merges of pairs seen fewer times stop training; 0 = 2 */
     yan_progress_fn progress;  /* may be NULL */
     void *progress_ud;
+    yan_train_tokenizer_stats *stats; /* filled on success when non-NULL */
 } yan_train_tokenizer_params;
 
 YAN_API yan_train_tokenizer_params yan_train_tokenizer_params_default(void);

@@ -1,5 +1,6 @@
 # yan — plain Makefile. Targets:
 #   make            library (static + shared) and the yan command
+#   make run        the main job: the tokenizer on the shipped sample
 #   make test       unit tests, sanitizer unit tests, end-to-end tests vs peers
 #   make unit       unit tests only          make asan   unit tests under ASan+UBSan
 #   make fuzz       build libFuzzer targets   make fuzz-run  short bounded fuzz runs
@@ -23,8 +24,16 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all lib cli deps test unit asan fuzz fuzz-run bench install clean e2e
+.PHONY: all lib cli deps test unit asan fuzz fuzz-run bench install clean e2e run
 all: deps lib cli
+
+# The main job (until a default model ships): the tokenizer on the shipped sample.
+DEFAULT_VOCAB := models/kjv-8k.tokenizer.json
+run: all
+	$(BUILD)/yan tokenizer info $(DEFAULT_VOCAB)
+	@echo "--- data/sample.txt as tokens:"
+	@$(BUILD)/yan tokenize --vocab $(DEFAULT_VOCAB) --pieces data/sample.txt | cut -c1-400
+	@echo "--- $$($(BUILD)/yan tokenize --vocab $(DEFAULT_VOCAB) --count data/sample.txt) tokens for $$(wc -c < data/sample.txt) bytes"
 
 deps:
 	@scripts/deps.sh build

@@ -66,7 +66,8 @@ static yan_status load_merges(yan_tokenizer *t, const uint8_t *b, size_t n, cons
     return s;
 }
 
-yan_status yan_load_gpt2(yan_tokenizer *t, const uint8_t *buf, size_t len, const char *path) {
+yan_status yan_load_gpt2_parts(yan_tokenizer *t, const uint8_t *buf, size_t len, const uint8_t *mb, size_t mn,
+                              const char *path, const char *mpath) {
     t->kind = YAN_TOK_BPE;
     t->merge_mode = YAN_MERGE_PAIRS;
     t->pre = YAN_PRE_GPT2;
@@ -120,17 +121,21 @@ yan_status yan_load_gpt2(yan_tokenizer *t, const uint8_t *buf, size_t len, const
     yan_arena_free(&a);
     if (s) return s;
 
+    return load_merges(t, mb, mn, mpath);
+}
+
+yan_status yan_load_gpt2(yan_tokenizer *t, const uint8_t *buf, size_t len, const char *path) {
     char *mpath = sibling(path, "vocab.bpe");
     if (!mpath) return yan_fail(YAN_ERR_NOMEM, "out of memory");
     uint8_t *mb;
     size_t mn;
-    s = yan_read_file(mpath, &mb, &mn);
+    yan_status s = yan_read_file(mpath, &mb, &mn);
     if (s) {
         yan_fail(s, "%s: GPT-2 encoder.json needs its merges file %s beside it", path, mpath);
         yan_free(mpath);
         return s;
     }
-    s = load_merges(t, mb, mn, mpath);
+    s = yan_load_gpt2_parts(t, buf, len, mb, mn, path, mpath);
     yan_free(mb);
     yan_free(mpath);
     return s;

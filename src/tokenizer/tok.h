@@ -100,6 +100,9 @@ size_t yan_gpt2_byte(const uint8_t *s, size_t len, char *out);
  * messages and for finding sibling files. They do not call finalize. */
 yan_status yan_load_tiktoken(yan_tokenizer *t, const uint8_t *buf, size_t len, const char *path);
 yan_status yan_load_gpt2(yan_tokenizer *t, const uint8_t *buf, size_t len, const char *path);
+/* The same from both files' bytes (encoder.json, vocab.bpe). */
+yan_status yan_load_gpt2_parts(yan_tokenizer *t, const uint8_t *enc, size_t enc_len, const uint8_t *merges,
+                              size_t merges_len, const char *path, const char *merges_path);
 yan_status yan_load_hf(yan_tokenizer *t, const uint8_t *buf, size_t len, const char *path);
 yan_status yan_load_gguf_vocab(yan_tokenizer *t, const char *path);
 

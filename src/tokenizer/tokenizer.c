@@ -23,7 +23,7 @@
 #include <stdlib.h>
 
 #define NO_PRIO UINT32_MAX
-#define SMALL_PIECE 48     /* pieces up to this many parts use the array scan */
+#define SMALL_PIECE 16
 #define PAR_MIN_BYTES (256u << 10)
 
 /* ===================================================================== tables */
@@ -388,22 +388,20 @@ fail:
 /* Bytes that are printable stand for themselves; the other 68 map to U+0100.. in order. */
 static bool gpt2_self(int b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); }
 
+/* The non-printable bytes, in order, are 0x00-0x20 (33), 0x7F-0xA0 (34), 0xAD. */
 static uint32_t gpt2_cp_of_byte(int b) {
     if (gpt2_self(b)) return (uint32_t)b;
-    int n = 0;
-    for (int i = 0; i < b; i++)
-        if (!gpt2_self(i)) n++;
+    int n = b <= 0x20 ? b : b == 0xAD ? 67 : 33 + (b - 0x7F);
     return 0x100u + (uint32_t)n;
 }
 
 static int gpt2_byte_of_cp(int32_t cp) {
     if (cp < 0) return -1;
     if (cp < 256) return gpt2_self(cp) ? cp : -1;
-    if (cp >= 0x100 + 68) return -1;
     int n = cp - 0x100;
-    for (int b = 0; b < 256; b++)
-        if (!gpt2_self(b) && n-- == 0) return b;
-    return -1;
+    if (n < 33) return n;
+    if (n < 67) return 0x7F + (n - 33);
+    return n == 67 ? 0xAD : -1;
 }
 
 long yan_gpt2_unbyte(const char *s, size_t len, uint8_t *out) {

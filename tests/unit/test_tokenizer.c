@@ -256,3 +256,23 @@ TEST(tokenizer_allocation_failures_are_clean) {
     CHECK(failures > 5);
     free(path);
 }
+
+TEST(tokenizer_gpt2_byte_alphabet) {
+    /* every byte maps into the alphabet and back; known fixed points */
+    for (int b = 0; b < 256; b++) {
+        uint8_t in = (uint8_t)b, back[4];
+        char enc[4];
+        size_t n = yan_gpt2_byte(&in, 1, enc);
+        CHECK(n >= 1 && n <= 2);
+        CHECK(yan_gpt2_unbyte(enc, n, back) == 1 && back[0] == in);
+    }
+    char enc[4];
+    uint8_t sp = ' ', nl = '\n', shy = 0xAD, del = 0x7F;
+    CHECK(yan_gpt2_byte(&sp, 1, enc) == 2 && memcmp(enc, "\xc4\xa0", 2) == 0);  /* U+0120 */
+    CHECK(yan_gpt2_byte(&nl, 1, enc) == 2 && memcmp(enc, "\xc4\x8a", 2) == 0);  /* U+010A */
+    CHECK(yan_gpt2_byte(&del, 1, enc) == 2 && memcmp(enc, "\xc4\xa1", 2) == 0); /* U+0121 */
+    CHECK(yan_gpt2_byte(&shy, 1, enc) == 2 && memcmp(enc, "\xc5\x83", 2) == 0); /* U+0143 */
+    uint8_t out[8];
+    CHECK(yan_gpt2_unbyte("\xc5\x84", 2, out) == -1); /* U+0144 is outside */
+    CHECK(yan_gpt2_unbyte(" ", 1, out) == -1);        /* a raw space is not in the alphabet */
+}

@@ -11,7 +11,9 @@ static void touch_arr(const yan_gguf_arr *a, int depth) {
         size_t len;
         if (a->type == YAN_GGUF_STRING) {
             const char *s = yan_gguf_arr_str(a, i, &len);
-            if (len && (s[0] == 1 && s[len - 1] == 2)) __builtin_trap(); /* read every end */
+            volatile char x = 0;
+            if (len) x ^= (char)(s[0] ^ s[len - 1]); /* touch both ends: ASan checks the bounds */
+            (void)x;
         } else if (a->type == YAN_GGUF_ARRAY) {
             touch_arr(yan_gguf_arr_sub(a, i), depth + 1);
         } else if (a->type == YAN_GGUF_FLOAT32 || a->type == YAN_GGUF_FLOAT64) {

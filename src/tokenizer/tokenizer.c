@@ -37,6 +37,9 @@ typedef struct {
 struct yan_tok_tables {
     uint64_t *vocab_slot; /* open addressing: (hash tag << 32 | id); VSLOT_EMPTY if free */
     size_t vocab_mask;
+    uint64_t *filter;     /* one bit per hash value (bits 32.. of the hash): most misses
+                             are answered here without touching the big slot table */
+    unsigned filter_shift;
     pair_slot *pairs;     /* PAIRS mode */
     size_t pair_mask;
     uint32_t *score_rank; /* SCORE mode: rank of each token by descending score */
@@ -44,7 +47,9 @@ struct yan_tok_tables {
     _Atomic uint8_t *consistent; /* PAIRS mode memo: 0 unknown, 1 token is its own BPE, 2 not */
     int32_t *specials;    /* ids matched in text, longest first */
     int n_specials;
-    uint8_t special_first[256]; /* 1 if some matchable token starts with the byte */
+    int n_user_defined;   /* of which added tokens, matched even without YAN_TOKENIZE_SPECIAL */
+    uint8_t special_first[256]; /* bit 0: some special/added token starts with the byte;
+                                   bit 1: some added (USER_DEFINED) token does */
 };
 
 static uint64_t hash_tok(const void *p, size_t n) { return yan_hash_bytes(p, n, 0x5851F42D4C957F2DULL); }
@@ -60,6 +65,7 @@ void yan_tok_init(yan_tokenizer *t) {
 static void tables_free(yan_tok_tables *tb) {
     if (!tb) return;
     yan_free(tb->vocab_slot);
+    yan_free(tb->filter);
     yan_free(tb->pairs);
     yan_free(tb->score_rank);
     yan_free((void *)tb->consistent);
@@ -156,16 +162,27 @@ static bool tok_in_vocab_index(const yan_tokenizer *t, int32_t id) {
 
 #define VSLOT_EMPTY UINT64_MAX
 
+/* Tokens are short: a plain loop beats a call to memcmp. */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t n) {
+    if (n > 16) return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 /* The slot keeps the hash's high half as a tag, so a probe that misses
  * rarely touches the token text. */
 static int32_t vocab_find(const yan_tokenizer *t, const yan_tok_tables *tb, const uint8_t *s, size_t n) {
     uint64_t h = hash_tok(s, n), tag = h >> 32;
+    uint64_t fb = h >> tb->filter_shift;
+    if (!(tb->filter[fb >> 6] >> (fb & 63) & 1)) return -1;
     size_t i = (size_t)h & tb->vocab_mask;
     for (;;) {
         uint64_t v = tb->vocab_slot[i];
         if (v == VSLOT_EMPTY) return -1;
         int32_t id = (int32_t)(uint32_t)v;
-        if ((v >> 32) == tag && t->tok_len[id] == n && memcmp(t->blob.data + t->tok_off[id], s, n) == 0) return id;
+        if ((v >> 32) == tag && t->tok_len[id] == n && bytes_eq((const uint8_t *)t->blob.data + t->tok_off[id], s, n))
+            return id;
         i = (i + 1) & tb->vocab_mask;
     }
 }
@@ -177,6 +194,11 @@ static yan_status build_vocab_index(const yan_tokenizer *t, yan_tok_tables *tb, 
     if (!tb->vocab_slot) return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", tname(t));
     memset(tb->vocab_slot, 0xFF, cap * sizeof(uint64_t));
     tb->vocab_mask = cap - 1;
+    unsigned fbits = 16;
+    while (fbits < 24 && ((size_t)1 << fbits) < (size_t)t->n_vocab * 8) fbits++;
+    tb->filter = yan_calloc((size_t)1 << (fbits - 6), sizeof(uint64_t));
+    if (!tb->filter) return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", tname(t));
+    tb->filter_shift = 64 - fbits;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         if (!all_types && !tok_in_vocab_index(t, id)) continue;
         if (t->tok_type[id] == YAN_TT_UNDEFINED || t->tok_type[id] == YAN_TT_UNUSED) continue;
@@ -186,7 +208,12 @@ static yan_status build_vocab_index(const yan_tokenizer *t, yan_tok_tables *tb, 
         size_t i = (size_t)h & tb->vocab_mask;
         for (;;) {
             uint64_t v = tb->vocab_slot[i];
-            if (v == VSLOT_EMPTY) { tb->vocab_slot[i] = (h >> 32) << 32 | (uint32_t)id; break; }
+            if (v == VSLOT_EMPTY) {
+                uint64_t fb = h >> tb->filter_shift;
+                tb->filter[fb >> 6] |= 1ull << (fb & 63);
+                tb->vocab_slot[i] = (h >> 32) << 32 | (uint32_t)id;
+                break;
+            }
             int32_t o = (int32_t)(uint32_t)v;
             if (t->tok_len[o] == n && memcmp(t->blob.data + t->tok_off[o], s, n) == 0) {
                 if (all_types) break; /* temporary index: first id wins */
@@ -372,7 +399,9 @@ yan_status yan_tok_finalize(yan_tokenizer *t) {
         for (int32_t id = 0; id < t->n_vocab; id++)
             if (tok_is_matchable_text(t->tok_type[id]) && t->tok_len[id] > 0) {
                 tb->specials[tb->n_specials++] = id;
-                tb->special_first[(uint8_t)t->blob.data[t->tok_off[id]]] = 1;
+                if (t->tok_type[id] == YAN_TT_USER_DEFINED) tb->n_user_defined++;
+                tb->special_first[(uint8_t)t->blob.data[t->tok_off[id]]] |=
+                    t->tok_type[id] == YAN_TT_USER_DEFINED ? 3 : 1;
             }
         qsort_r(tb->specials, (size_t)tb->n_specials, sizeof(int32_t), cmp_len_desc, t);
     }
@@ -508,6 +537,7 @@ typedef struct {
 } merge_ws;
 
 #define MEMO_BITS 15
+static inline size_t memo_index(uint64_t key) { return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - MEMO_BITS)); }
 
 static void ws_free(merge_ws *w) {
     yan_free(w->memo);
@@ -548,7 +578,7 @@ static bool ws_reserve(merge_ws *w, size_t n) {
  * In RANK/SCORE modes the answer depends only on the two ids when both parts
  * are tokens, so it is memoised per encoding call: text repeats pairs far
  * more often than it repeats pieces (CJK above all). */
-static inline uint32_t pair_prio(const yan_tokenizer *t, merge_ws *w, const uint8_t *s, uint32_t a0, uint32_t a2,
+static inline __attribute__((always_inline)) uint32_t pair_prio(const yan_tokenizer *t, merge_ws *w, const uint8_t *s, uint32_t a0, uint32_t a2,
                                  int32_t ida, int32_t idb, int32_t *res) {
     const yan_tok_tables *tb = t->tables;
     if (t->merge_mode == YAN_MERGE_PAIRS) {
@@ -560,7 +590,7 @@ static inline uint32_t pair_prio(const yan_tokenizer *t, merge_ws *w, const uint
     uint64_t key = 0;
     if (w->memo && ida >= 0 && idb >= 0) {
         key = pair_key(ida, idb);
-        m = &w->memo[(size_t)yan_hash_u64(key) >> (64 - MEMO_BITS)];
+        m = &w->memo[memo_index(key)];
         if (m->key == key) {
             *res = m->result;
             return m->rank;
@@ -574,7 +604,16 @@ static inline uint32_t pair_prio(const yan_tokenizer *t, merge_ws *w, const uint
 }
 
 /* Small pieces: array scan, leftmost minimum, remove merged neighbour. */
+/* The first pass over a piece's pairs touches up to n memo slots at random:
+ * start all the loads before using any of them. */
+static inline void prefetch_pairs(const yan_tokenizer *t, const merge_ws *w, size_t n) {
+    if (!w->memo || t->merge_mode == YAN_MERGE_PAIRS) return;
+    for (size_t i = 0; i + 1 < n; i++)
+        __builtin_prefetch(&w->memo[memo_index(pair_key(w->id[i], w->id[i + 1]))]);
+}
+
 static size_t merge_scan(const yan_tokenizer *t, const uint8_t *s, merge_ws *w, size_t n) {
+    prefetch_pairs(t, w, n);
     for (size_t i = 0; i + 1 < n; i++)
         w->prio[i] = pair_prio(t, w, s, w->start[i], w->start[i + 2], w->id[i], w->id[i + 1], &w->res[i]);
     while (n > 1) {
@@ -637,6 +676,7 @@ static size_t merge_heap(const yan_tokenizer *t, const uint8_t *s, merge_ws *w, 
     }
     /* start[i] stays the start of part i; its end is start[next[i]] */
 #define PEND(i) (w->next[i] >= 0 ? w->start[w->next[i]] : end_of_piece)
+    prefetch_pairs(t, w, n);
     for (size_t i = 0; i + 1 < n; i++) {
         w->prio[i] = pair_prio(t, w, s, w->start[i], PEND(i + 1), w->id[i], w->id[i + 1], &w->res[i]);
         if (w->prio[i] != NO_PRIO) heap_push(w->heap, &hn, (uint64_t)w->prio[i] << 32 | i);
@@ -798,8 +838,8 @@ static void enc_state_init(enc_state *st, const yan_tokenizer *t, size_t text_le
         if (st->ws.memo) memset(st->ws.memo, 0, sizeof(pair_slot) << MEMO_BITS);
     }
     if (text_len >= 16384) {
-        size_t slots = 4096;
-        while (slots < text_len / 16 && slots < (1u << 20)) slots *= 2;
+        size_t slots = 4096; /* distinct pieces grow far slower than text */
+        while (slots < text_len / 64 && slots < (1u << 16)) slots *= 2;
         st->use_cache = cache_init(&st->cache, slots);
         if (!st->use_cache) cache_free(&st->cache);
     }
@@ -825,6 +865,11 @@ static void par_chunk(void *ud, int k) {
     enc_state st;
     size_t a = j->cut[k], b = j->cut[k + 1];
     enc_state_init(&st, j->t, b - a);
+    /* most text is 3-5 bytes a token: size the output once, not by doubling */
+    tokvec *o = &j->outs[k];
+    o->cap = (b - a) / 3 + 64;
+    o->v = yan_malloc(o->cap * sizeof *o->v);
+    if (!o->v) o->cap = 0;
     if (!encode_text(&st, j->s + a, b - a, &j->outs[k]) || j->outs[k].oom) atomic_store(&j->failed, 1);
     enc_state_free(&st);
 }
@@ -832,9 +877,9 @@ static void par_chunk(void *ud, int k) {
 static bool encode_text_par(const yan_tokenizer *t, enc_state *st, const uint8_t *s, size_t n, tokvec *out) {
     int nt = yan_threads_resolve(t->n_threads);
     if (nt <= 1 || n < PAR_MIN_BYTES || t->kind != YAN_TOK_BPE) return encode_text(st, s, n, out);
-    size_t want = (size_t)nt * 4;
+    /* one contiguous chunk per thread: each keeps its own cache and memo warm */
+    size_t want = (size_t)nt;
     if (want > n / (64u << 10)) want = n / (64u << 10);
-    if (want < 2) return encode_text(st, s, n, out);
     size_t *cut = yan_malloc((want + 1) * sizeof *cut);
     tokvec *outs = yan_calloc(want, sizeof *outs);
     if (!cut || !outs) {
@@ -852,8 +897,22 @@ static bool encode_text_par(const yan_tokenizer *t, enc_state *st, const uint8_t
     par_job j = {t, s, cut, outs, 0};
     yan_parallel_for(nt, (int)nc, par_chunk, &j);
     bool ok = !atomic_load(&j.failed);
+    size_t total = out->n;
+    for (size_t k = 0; k < nc; k++) total += outs[k].n;
+    if (ok && total > out->cap) {
+        yan_token *v = yan_realloc(out->v, total * sizeof *v);
+        if (v) {
+            out->v = v;
+            out->cap = total;
+        } else {
+            ok = false;
+        }
+    }
     for (size_t k = 0; k < nc; k++) {
-        for (size_t i = 0; ok && i < outs[k].n; i++) ok = tv_push(out, outs[k].v[i]);
+        if (ok && outs[k].n) {
+            memcpy(out->v + out->n, outs[k].v, outs[k].n * sizeof *out->v);
+            out->n += outs[k].n;
+        }
         yan_free(outs[k].v);
     }
     yan_free(cut);
@@ -864,9 +923,10 @@ static bool encode_text_par(const yan_tokenizer *t, enc_state *st, const uint8_t
 /* Find the next special token occurrence at or after pos; returns its id and start. */
 static int32_t find_special(const yan_tokenizer *t, const uint8_t *s, size_t n, size_t pos, bool control, size_t *at) {
     const yan_tok_tables *tb = t->tables;
-    if (!tb->n_specials) return -1;
+    uint8_t want = control ? 1 : 2;
+    if (!tb->n_specials || (!control && !tb->n_user_defined)) return -1;
     for (size_t i = pos; i < n; i++) {
-        if (!tb->special_first[s[i]]) continue;
+        if (!(tb->special_first[s[i]] & want)) continue;
         for (int k = 0; k < tb->n_specials; k++) {
             int32_t id = tb->specials[k];
             size_t len = t->tok_len[id];

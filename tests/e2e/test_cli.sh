@@ -78,5 +78,18 @@ expect_fail "missing vocabulary" "no-such-file" "$YAN" tokenize --vocab "$tmp/no
 expect_fail "detokenize rejects junk" "not a token id" "$YAN" detokenize --vocab "$VOCAB" 12 x3
 expect_fail "detokenize rejects out-of-range ids" "out of range" "$YAN" detokenize --vocab "$VOCAB" 99999
 
+# make install + pkg-config: the SDK example builds against the installed library
+if make -s -C "$root" install DESTDIR="$tmp/inst" PREFIX=/usr > "$tmp/install.log" 2>&1; then
+  pc="$tmp/inst/usr/lib/pkgconfig"
+  flags=$(PKG_CONFIG_SYSROOT_DIR="$tmp/inst" PKG_CONFIG_PATH="$pc" pkg-config --cflags --libs --static yan)
+  if cc -o "$tmp/example" "$root/examples/tokenize.c" $flags 2> "$tmp/cc.log"; then
+    check "example decodes what it encodes" bash -c "LD_LIBRARY_PATH='$tmp/inst/usr/lib' '$tmp/example' '$VOCAB' 'In the beginning' | grep -q '^decoded: In the beginning$'"
+  else
+    bad "example compiles against the installed yan ($(head -c 300 "$tmp/cc.log"))"
+  fi
+else
+  bad "make install ($(tail -c 300 "$tmp/install.log"))"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,28 +12,23 @@
 # MB = 10^6 bytes of UTF-8 input. Then yan's vocabulary load times.
 # Env: YAN_CACHE (default <repo>/.cache), BUILD (default <repo>/build).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${YAN_CACHE:-$ROOT/.cache}"
-BUILD="${BUILD:-$ROOT/build}"
+BUILD="${BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build}"
+YAN="${YAN:-$BUILD/yan}"
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh"
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 # bench/tokenizer.c, built by the Makefile's bench_% rule
 BENCH="$BUILD/bench_tokenizer"
-YAN="${YAN:-$BUILD/yan}"
-export YAN_CACHE="$CACHE"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/yan-tokbench.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
 peers_ok=1
 "$ROOT/scripts/peers.sh" || { peers_ok=0; echo "SKIP peers: scripts/peers.sh could not install the npm peers; peer columns are '-'"; }
 "$ROOT/tests/peers/make_corpora.sh"
-CORP="$CACHE/corpora"
-VOC="$CACHE/vocab"
 for f in "$CORP/kjv.txt" "$CORP/zh.txt"; do
     [ -s "$f" ] || { echo "bench/tokenizer.sh: $f missing (install bible-kjv and fortunes-zh)" >&2; exit 1; }
 done
 # the Chinese text once (2 MB): repeating it would only measure the piece cache
 ZH="$CORP/zh.txt"
-[ -s "$ZH" ] || { cat "$CORP/zh.txt" "$CORP/zh.txt" > "$ZH.tmp" && mv "$ZH.tmp" "$ZH"; }
 KJV="$CORP/kjv.txt"
 
 mode=bench
@@ -47,13 +42,6 @@ if [ ! -x "$BENCH" ]; then
     fi
 fi
 
-vocab_file() {
-    case "$1" in
-        r50k_base|cl100k_base|o200k_base) echo "$VOC/$1.tiktoken" ;;
-        gpt2) echo "$VOC/gpt2/encoder.json" ;;
-        qwen3) echo "$VOC/qwen3/tokenizer.json" ;;
-    esac
-}
 
 # yan_run VOCAB FILE THREADS -> "mb_s load_ms" (or "- -" on failure)
 yan_run() {

@@ -4,15 +4,12 @@
 # thread-count independence, training a vocabulary and using it, GGUF
 # conversion, and clear errors (exit status and message) on bad input.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-YAN=${YAN:-$root/build/yan}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+root=$ROOT
 VOCAB=$root/models/kjv-8k.tokenizer.json
 SAMPLE=$root/data/sample.txt
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
 # expect_fail NAME PATTERN CMD...: command must exit non-zero and say PATTERN on stderr
 expect_fail() {
@@ -91,5 +88,4 @@ else
   bad "make install ($(tail -c 300 "$tmp/install.log"))"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -16,20 +16,11 @@
 # Env: YAN (default <repo>/build/yan), YAN_CACHE (default <repo>/.cache).
 # Last line: "N passed, N failed"; exit 1 on any failure.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CACHE="${YAN_CACHE:-$ROOT/.cache}"
-YAN="${YAN:-$ROOT/build/yan}"
-case "$YAN" in /*) ;; *) YAN="$ROOT/$YAN" ;; esac
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PY=/usr/bin/python3
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/yan-spm.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
-export YAN_CACHE="$CACHE"
 
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $*"; }
-skip() { echo "SKIP $*"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
 
 # ---------------------------------------------------------------- setup
 if ! command -v spm_train >/dev/null || ! command -v spm_encode >/dev/null ||

@@ -22,22 +22,12 @@
 # Env: YAN (binary, default <repo>/build/yan), YAN_CACHE (default <repo>/.cache).
 # Last line: "N passed, N failed"; exit 1 on any failure.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CACHE="${YAN_CACHE:-$ROOT/.cache}"
-YAN="${YAN:-$ROOT/build/yan}"
-case "$YAN" in /*) ;; *) YAN="$ROOT/$YAN" ;; esac
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PEERDIR="$ROOT/tests/peers"
-CORP="$CACHE/corpora"
-VOC="$CACHE/vocab"
 GOLD="$CACHE/golden"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/yan-tokpeers.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
-export YAN_CACHE="$CACHE"
 
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $*"; }
-skip() { echo "SKIP $*"; }
 
 # ---------------------------------------------------------------- setup
 peers_ok=1
@@ -54,13 +44,6 @@ if [ ! -x "$YAN" ]; then
     bad "yan binary not found at $YAN (build it first: make)"
 fi
 
-vocab_file() {
-    case "$1" in
-        r50k_base|cl100k_base|o200k_base) echo "$VOC/$1.tiktoken" ;;
-        gpt2) echo "$VOC/gpt2/encoder.json" ;;
-        qwen3) echo "$VOC/qwen3/tokenizer.json" ;;
-    esac
-}
 peer_version() { # version tag of the peer used for a vocabulary (cache key)
     local nm="$CACHE/peers/node_modules" v
     v() { sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$nm/$1/package.json" | head -1; }

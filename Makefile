@@ -19,12 +19,14 @@ CLI_SRC  := $(sort $(wildcard cmd/yan/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/tools/%)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all lib cli deps test unit asan fuzz fuzz-run bench install clean e2e run
+.PHONY: tools all lib cli deps test unit asan fuzz fuzz-run bench install clean e2e run
 all: deps lib cli
 
 # The main job (until a default model ships): the tokenizer on the shipped sample.
@@ -61,6 +63,12 @@ $(BUILD)/unit: $(TEST_OBJ) $(BUILD)/libyan.a
 $(BUILD)/bench_%: bench/%.c $(BUILD)/libyan.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libyan.a $(LDLIBS_ALL)
 
+# test and developer tools (tools/*.c): may use library internals
+tools: $(TOOL_BIN)
+$(BUILD)/tools/%: tools/%.c $(BUILD)/libyan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libyan.a $(LDLIBS_ALL)
+
 unit: deps-test $(BUILD)/unit
 	$(BUILD)/unit
 
@@ -76,7 +84,7 @@ asan: deps-test
 e2e: deps-test all
 	tests/run_e2e.sh
 
-test: deps-test all $(BUILD)/unit $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%)
+test: deps-test all $(BUILD)/unit $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%) $(TOOL_BIN)
 	tests/run.sh
 
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
@@ -89,7 +97,7 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 fuzz-run: fuzz
 	tests/fuzz_run.sh $(FUZZ_SECONDS)
 
-bench: deps-test all $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%)
+bench: deps-test all $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%) $(TOOL_BIN)
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
 install: all

@@ -193,6 +193,161 @@ YAN_API yan_train_tokenizer_params yan_train_tokenizer_params_default(void);
 YAN_API yan_status yan_tokenizer_train(const char *const *files, int n_files,
                                        const yan_train_tokenizer_params *p, const char *out_path);
 
+
+/* ------------------------------------------------------------------- model */
+
+typedef struct yan_model yan_model;
+typedef struct yan_context yan_context;
+
+typedef struct {
+    yan_progress_fn progress;  /* loading progress 0..1; return false to abort (may be NULL) */
+    void *progress_ud;
+    bool use_mmap;             /* map the file read-only (default); false = read into memory */
+    bool check_tensors;        /* scan weights for NaN/Inf while loading (slow; default false) */
+} yan_model_params;
+
+YAN_API yan_model_params yan_model_params_default(void);
+
+/* Load a GGUF model (weights stay in the file mapping; nothing is copied).
+ * Architectures: llama (Llama 2/3, TinyLlama, Mistral, SmolLM), qwen2, qwen3,
+ * gpt2. Weight types: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K.
+ * On error *out is NULL and yan_last_error() names the file and the problem. */
+YAN_API yan_status yan_model_load(const char *path, const yan_model_params *p, yan_model **out);
+YAN_API void yan_model_free(yan_model *m);
+
+/* The model's tokenizer (owned by the model; valid while the model lives). */
+YAN_API const yan_tokenizer *yan_model_tokenizer(const yan_model *m);
+YAN_API const char *yan_model_arch(const yan_model *m);     /* "llama", "qwen2", ... */
+YAN_API const char *yan_model_name(const yan_model *m);     /* general.name or "" */
+YAN_API int32_t yan_model_n_ctx_train(const yan_model *m);
+YAN_API int32_t yan_model_n_embd(const yan_model *m);
+YAN_API int32_t yan_model_n_layer(const yan_model *m);
+YAN_API int32_t yan_model_n_vocab(const yan_model *m);      /* rows of the output matrix */
+YAN_API uint64_t yan_model_n_params(const yan_model *m);
+YAN_API uint64_t yan_model_weight_bytes(const yan_model *m);
+/* tokenizer.chat_template, or NULL when the file has none */
+YAN_API const char *yan_model_chat_template(const yan_model *m);
+/* Human-readable description: architecture, sizes, tensor types and counts.
+ * Returns bytes written (NUL-terminated) or -(bytes needed). */
+YAN_API int64_t yan_model_describe(const yan_model *m, char *buf, size_t cap);
+
+typedef enum { YAN_KV_F16 = 0, YAN_KV_F32 = 1 } yan_kv_type;
+
+typedef struct {
+    int32_t n_ctx;       /* tokens of context; 0 = the model's training context */
+    int32_t n_batch;     /* most tokens evaluated per internal step; 0 = 512 */
+    int n_threads;       /* 0 = all cores */
+    yan_kv_type kv_type; /* default f16 */
+} yan_context_params;
+
+YAN_API yan_context_params yan_context_params_default(void);
+
+/* Memory a context would take (KV cache + scratch), before creating it. */
+YAN_API uint64_t yan_context_bytes(const yan_model *m, const yan_context_params *p);
+
+/* A context holds the KV cache and scratch of one sequence. It must not
+ * outlive its model. Not thread-safe: one thread uses a context at a time
+ * (it runs its own worker threads inside yan_eval). */
+YAN_API yan_status yan_context_new(yan_model *m, const yan_context_params *p, yan_context **out);
+YAN_API void yan_context_free(yan_context *ctx);
+YAN_API int32_t yan_context_n_ctx(const yan_context *ctx);
+YAN_API int32_t yan_context_n_past(const yan_context *ctx);   /* tokens in the KV cache */
+/* Forget the cache from position n_past on (0 = start over). */
+YAN_API yan_status yan_context_truncate(yan_context *ctx, int32_t n_past);
+
+/* Evaluate n tokens at positions n_past.. and append them to the cache.
+ * Returns YAN_ERR_CONTEXT_FULL (and evaluates nothing) when they do not fit.
+ * Afterwards yan_logits(ctx, i) gives the logits after token i of this call
+ * when all_logits is set, else only i = n - 1 (or -1) is available. */
+YAN_API yan_status yan_eval(yan_context *ctx, const yan_token *tokens, size_t n, bool all_logits);
+/* Logits (n_vocab floats) after token i of the last yan_eval; -1 = last.
+ * NULL when not available. Valid until the next yan_eval. */
+YAN_API const float *yan_logits(const yan_context *ctx, int32_t i);
+
+/* ----------------------------------------------------------------- sampler */
+
+typedef struct {
+    float temperature;        /* 0 = greedy (default 0.8) */
+    int32_t top_k;            /* 0 = off (default 40) */
+    float top_p;              /* 1 = off (default 0.95) */
+    float min_p;              /* 0 = off (default 0.05) */
+    float repeat_penalty;     /* 1 = off (default 1.0) */
+    int32_t repeat_last_n;    /* tokens of history the penalties see (default 64) */
+    float presence_penalty;   /* 0 = off */
+    float frequency_penalty;  /* 0 = off */
+    uint64_t seed;            /* same seed, same choices */
+} yan_sampler_params;
+
+YAN_API yan_sampler_params yan_sampler_params_default(void);
+
+typedef struct yan_sampler yan_sampler;
+typedef struct {
+    yan_token token;
+    float logprob;            /* log-probability under the model's distribution (before sampling filters) */
+} yan_token_logprob;
+
+YAN_API yan_status yan_sampler_new(const yan_sampler_params *p, int32_t n_vocab, yan_sampler **out);
+YAN_API void yan_sampler_free(yan_sampler *s);
+/* Forget the token history (penalties) and reseed. */
+YAN_API void yan_sampler_reset(yan_sampler *s, uint64_t seed);
+/* Add a token to the history the penalties look at (prompt tokens too). */
+YAN_API void yan_sampler_accept(yan_sampler *s, yan_token t);
+/* Choose the next token from logits (n_vocab floats; not modified). When top
+ * is non-NULL, writes the chosen token's logprob as top[0] followed by the
+ * n_top - 1 most likely tokens. The choice is also accepted into the history. */
+YAN_API yan_token yan_sampler_sample(yan_sampler *s, const float *logits, yan_token_logprob *top, int n_top);
+
+/* -------------------------------------------------------------- generation */
+
+typedef enum { YAN_FINISH_STOP = 0, YAN_FINISH_LENGTH = 1, YAN_FINISH_ABORTED = 2 } yan_finish_reason;
+
+/* Called with each piece of text as it becomes complete UTF-8 (stop strings
+ * already held back). Return false to stop. */
+typedef bool (*yan_text_fn)(const char *text, size_t len, void *ud);
+
+typedef struct {
+    int32_t max_tokens;         /* 0 = until the context is full */
+    const char *const *stop;    /* stop strings (not included in the output) */
+    int n_stop;
+    bool stop_at_eos;           /* stop at end-of-generation tokens (default true) */
+    yan_text_fn on_text;        /* may be NULL */
+    void *ud;
+} yan_generate_params;
+
+YAN_API yan_generate_params yan_generate_params_default(void);
+
+typedef struct {
+    int32_t n_prompt;           /* prompt tokens evaluated */
+    int32_t n_generated;
+    yan_finish_reason finish;
+    double prompt_seconds, generate_seconds;
+} yan_generate_result;
+
+/* Evaluate the prompt (appended to what the context holds) and sample until a
+ * stop condition. Checks first that prompt + max_tokens fit the context:
+ * YAN_ERR_CONTEXT_FULL otherwise, with nothing evaluated. */
+YAN_API yan_status yan_generate(yan_context *ctx, yan_sampler *s, const yan_token *prompt, size_t n_prompt,
+                                const yan_generate_params *p, yan_generate_result *res);
+
+/* -------------------------------------------------------------------- chat */
+
+typedef struct {
+    const char *role;     /* "system", "user", "assistant" */
+    const char *content;
+} yan_chat_message;
+
+/* Format messages with a chat template: name is a family name ("chatml",
+ * "llama2", "llama3", "zephyr", "mistral", "gemma", "phi3") or NULL to use the
+ * model's tokenizer.chat_template (recognised by its content). add_assistant
+ * appends the assistant turn's opening. Returns bytes written (NUL-terminated),
+ * or -(bytes needed); INT64_MIN with yan_last_error() when the template is
+ * unknown. */
+YAN_API int64_t yan_chat_format(const yan_model *m, const char *name, const yan_chat_message *msgs, size_t n,
+                                bool add_assistant, char *buf, size_t cap);
+/* The family yan recognises in the model's template ("chatml", ...), or the
+ * fallback it uses ("chatml") when unrecognised; *recognised tells which. */
+YAN_API const char *yan_chat_template_family(const yan_model *m, bool *recognised);
+
 #ifdef __cplusplus
 }
 #endif

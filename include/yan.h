@@ -231,6 +231,20 @@ YAN_API const char *yan_model_chat_template(const yan_model *m);
  * Returns bytes written (NUL-terminated) or -(bytes needed). */
 YAN_API int64_t yan_model_describe(const yan_model *m, char *buf, size_t cap);
 
+/* Rewrite the GGUF model at in_path with its weight matrices in another type
+ * and write it atomically to out_path (a different file). type is one of
+ * "q8_0", "q4_0", "q4_K_M", "q4_K_S" (= "q4_K"), "q5_K_M", "q5_K_S" (= "q5_K"),
+ * "q6_K", "f16", "bf16", "f32" (case-insensitive). Quantized types use
+ * llama.cpp's mixes (e.g. q4_K_M keeps the output and, in about half the
+ * layers, attn_v and ffn_down in q6_K); norms, biases and other 1-D tensors
+ * are copied as they are; all metadata is copied and general.file_type /
+ * general.quantization_version are set. llama.cpp loads the result.
+ * n_threads: 0 = all cores. progress (may be NULL) gets the fraction of input
+ * bytes done; returning false aborts with YAN_ERR_ABORTED (nothing written).
+ * Converted tensors are held in memory until the file is written. */
+YAN_API yan_status yan_model_quantize(const char *in_path, const char *out_path, const char *type, int n_threads,
+                                      yan_progress_fn progress, void *ud);
+
 typedef enum { YAN_KV_F16 = 0, YAN_KV_F32 = 1 } yan_kv_type;
 
 typedef struct {

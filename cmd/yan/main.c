@@ -13,6 +13,12 @@ static const subcommand CMDS[] = {
     {"tokenize", yan_cmd_tokenize, "text -> token ids (or pieces, or a count)"},
     {"detokenize", yan_cmd_detokenize, "token ids -> text"},
     {"tokenizer", yan_cmd_tokenizer, "tokenizer tools: info, train, convert"},
+    {"run", yan_cmd_run, "generate text from a prompt with a GGUF model (streams)"},
+    {"chat", yan_cmd_chat, "talk with a GGUF model (history, /reset, /exit)"},
+    {"info", yan_cmd_info, "a GGUF model's architecture, tensor types and memory plan"},
+    {"perplexity", yan_cmd_perplexity, "perplexity of a text, as llama.cpp computes it"},
+    {"bench", yan_cmd_bench, "prompt and generation speed, like llama-bench"},
+    {"quantize", yan_cmd_quantize, "convert a GGUF model's weights to q8_0, q4_0, q4_K_M, ..."},
     {"version", yan_cmd_version, "print the version and CPU features"},
 };
 

@@ -45,6 +45,11 @@ static inline float yan_bf16_to_f32(uint16_t h) {
     return v.f;
 }
 uint16_t yan_f32_to_bf16(float f);         /* round to nearest even, NaN kept */
+/* Whole rows (F16C when present; same results as the one-value forms). */
+void yan_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
+void yan_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
+void yan_bf16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
+void yan_f32_to_bf16_row(const float *src, uint16_t *dst, int64_t n);
 
 /* ----------------------------------------------------------- type traits */
 
@@ -93,6 +98,12 @@ void yan_matmul_ref(const yan_mat *w, const float *x, int T, float *y, int64_t l
 
 /* Name of the kernel path chosen for a type ("avx512vnni", "avx2", "scalar"). */
 const char *yan_matmul_path(int type);
+/* Tests and benchmarks: the path id a type dispatches to (2 = AVX-512,
+ * 1 = AVX2, 0 = scalar), and yan_matmul_rows forced onto a path (a path the
+ * CPU or type lacks falls back to scalar). */
+int yan_matmul_path_id(int type);
+void yan_matmul_rows_path(int path, const yan_mat *w, const void *scratch, const float *x, int T, float *y,
+                          int64_t ldy, int64_t r0, int64_t r1);
 
 /* -------------------------------------------------------------------- ops */
 
@@ -103,6 +114,9 @@ void yan_silu_mul(float *a, const float *b, int64_t n);/* a = silu(a) * b (SwiGL
 void yan_gelu(float *x, int64_t n);                     /* tanh approximation, as GPT-2 */
 float yan_dot_f32(const float *a, const float *b, int64_t n);
 void yan_axpy_f32(float *y, float a, const float *x, int64_t n); /* y += a * x */
+/* The same against an f16 vector (an f16 KV cache row). */
+float yan_dot_f16(const float *a, const uint16_t *b, int64_t n);
+void yan_axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
 
 /* Rotary embedding of one head vector in place, position pos.
  * neox = false: pairs (x[2i], x[2i+1]) (llama.cpp's NORM layout, Llama);

@@ -148,6 +148,7 @@ static yan_status load(yan_tokenizer *t, const yan_gguf *g, const char *path) {
         else if (st == YAN_OK && merges.type != YAN_GGUF_STRING)
             st = yan_fail(YAN_ERR_FORMAT, "%s: tokenizer.ggml.merges is an array of %s, expected string", path,
                           yan_gguf_type_name(merges.type));
+        if (st == YAN_OK) st = yan_tok_index(t);
         for (uint64_t r = 0; st == YAN_OK && r < merges.n; r++) {
             size_t len;
             const char *m = yan_gguf_arr_str(&merges, r, &len);

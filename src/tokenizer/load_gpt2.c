@@ -26,7 +26,7 @@ static yan_status load_merges(yan_tokenizer *t, const uint8_t *b, size_t n, cons
     size_t pos = 0, line = 0;
     uint8_t *tmp = NULL;
     size_t tmp_cap = 0;
-    yan_status s = YAN_OK;
+    yan_status s = yan_tok_index(t);
     while (pos < n && s == YAN_OK) {
         line++;
         const uint8_t *nl = memchr(b + pos, '\n', n - pos);

@@ -342,6 +342,7 @@ static yan_status load(hf *h, const yan_json *root) {
     if (st) return st;
 
     /* ---- merges */
+    if ((st = yan_tok_index(t)) != YAN_OK) return st;
     for (size_t r = 0; r < yan_json_len(merges); r++) {
         const yan_json *m = yan_json_at(merges, r);
         const char *a = NULL, *b = NULL;

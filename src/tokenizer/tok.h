@@ -85,6 +85,10 @@ static inline const uint8_t *yan_tok_bytes(const yan_tokenizer *t, int32_t id, s
 /* Look up the id of a token by its bytes among ids already set (works before
  * finalize too, through a temporary index); -1 if absent. */
 int32_t yan_tok_lookup(const yan_tokenizer *t, const void *bytes, size_t len);
+/* Build that temporary index now, so that a later -1 from yan_tok_lookup
+ * means "absent" and not "out of memory". Loaders call it before resolving
+ * merges. */
+yan_status yan_tok_index(yan_tokenizer *t);
 
 /* Validate and build lookup tables. Errors name t->path. */
 yan_status yan_tok_finalize(yan_tokenizer *t);

@@ -225,27 +225,31 @@ static yan_status build_vocab_index(const yan_tokenizer *t, yan_tok_tables *tb, 
     return YAN_OK;
 }
 
+yan_status yan_tok_index(yan_tokenizer *t) {
+    if (t->tables && t->tables->vocab_slot) return YAN_OK;
+    tables_free(t->tables);
+    t->tables = yan_calloc(1, sizeof(yan_tok_tables));
+    if (!t->tables) return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", tname(t));
+    yan_status s = build_vocab_index(t, t->tables, true);
+    if (s) {
+        tables_free(t->tables);
+        t->tables = NULL;
+    }
+    return s;
+}
+
 int32_t yan_tok_lookup(const yan_tokenizer *t, const void *bytes, size_t len) {
-    if (t->tables && t->tables->vocab_slot) {
-        int32_t id = vocab_find(t, t->tables, bytes, len);
-        if (id >= 0) return id;
-        /* specials are not in the index after finalize: scan them */
-        for (int i = 0; i < t->tables->n_specials; i++) {
-            int32_t s = t->tables->specials[i];
-            if (t->tok_len[s] == len && memcmp(t->blob.data + t->tok_off[s], bytes, len) == 0) return s;
-        }
-        return -1;
+    /* before finalize: a temporary index over everything set so far (the
+     * cache is not part of the tokenizer's value, hence the cast) */
+    if ((!t->tables || !t->tables->vocab_slot) && yan_tok_index((yan_tokenizer *)t) != YAN_OK) return -1;
+    int32_t id = vocab_find(t, t->tables, bytes, len);
+    if (id >= 0) return id;
+    /* specials are not in the index after finalize: scan them */
+    for (int i = 0; i < t->tables->n_specials; i++) {
+        int32_t sp = t->tables->specials[i];
+        if (t->tok_len[sp] == len && memcmp(t->blob.data + t->tok_off[sp], bytes, len) == 0) return sp;
     }
-    /* before finalize: build a temporary index over everything set so far */
-    yan_tokenizer *mt = (yan_tokenizer *)t; /* the cache is not part of the value */
-    mt->tables = yan_calloc(1, sizeof(yan_tok_tables));
-    if (!mt->tables) return -1;
-    if (build_vocab_index(t, mt->tables, true) != YAN_OK) {
-        tables_free(mt->tables);
-        mt->tables = NULL;
-        return -1;
-    }
-    return vocab_find(t, t->tables, bytes, len);
+    return -1;
 }
 
 /* -------------------------------------------------------------- pair hash */

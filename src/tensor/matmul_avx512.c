@@ -22,6 +22,7 @@
 #include "tensor/blocks.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,fma,f16c")))
 #define TGT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
@@ -428,12 +429,18 @@ TGT static void quant_q8K(const float *x, yan_block_q8_K *y, int64_t n, int mode
     for (int64_t i = 0; i < n / 256; i++, x += 256) {
         __m512 m = _mm512_setzero_ps();
         for (int j = 0; j < 16; j++) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + 16 * j), sign));
-        float amax = _mm512_reduce_max_ps(m);
-        float d = amax / 127.f, id = d ? 1.f / d : 0.f;
-        y[i].d = d;
+        float amax = _mm512_reduce_max_ps(m), max = 0;
+        for (int j = 0; j < 256; j++) /* the first element of largest magnitude, with its sign */
+            if (fabsf(x[j]) == amax) {
+                max = x[j];
+                break;
+            }
+        float id = amax ? -127.f / max : 0.f;
+        y[i].d = amax ? 1.f / id : 0.f;
         __m512 vid = _mm512_set1_ps(id);
+        const __m512i lim = _mm512_set1_epi32(127);
         for (int j = 0; j < 16; j++) {
-            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * j), vid));
+            __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * j), vid)), lim);
             y[i].bsums[j] = (int16_t)_mm512_reduce_add_epi32(q);
             __m128i b = _mm512_cvtepi32_epi8(q);
             int pos = 16 * j;

@@ -396,14 +396,21 @@ static void quant_q6_K(const float *x, yan_block_q6_K *y, int64_t nb) {
 
 void yan_quantize_row_q8_K(const float *x, yan_block_q8_K *y, int64_t n) {
     for (int64_t i = 0; i < n / 256; i++, x += 256) {
-        float amax = 0;
-        for (int j = 0; j < 256; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.f, id = d ? 1.f / d : 0.f;
-        y[i].d = d;
+        /* as llama.cpp's q8_K: the element of largest magnitude (first one)
+         * maps to -127, so scale and values carry its opposite sign */
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        float id = amax ? -127.f / max : 0.f;
+        y[i].d = amax ? 1.f / id : 0.f;
         for (int g = 0; g < 16; g++) {
             int s = 0;
             for (int j = 16 * g; j < 16 * g + 16; j++) {
                 int q = nearest(x[j] * id);
+                if (q > 127) q = 127;
                 y[i].qs[j] = (int8_t)q;
                 s += q;
             }

@@ -4,7 +4,8 @@
  * yan_parallel_for, plus the machine's raw read bandwidth (a sum over a 1 GB
  * buffer) that GEMV is reported against.
  *
- * usage: build/bench_matmul [--quick] [--types q4_0,q8_0,...] [--T 512] [--threads 1,2]
+ * usage: build/bench_matmul [--quick] [--types q4_0,q8_0,...] [--T 512] [--threads 1,2] [--path 0|1|2]
+ * (--path forces a kernel family: 0 scalar, 1 AVX2, 2 AVX-512; default: the dispatch's.)
  * Prints one line per (type, shape, T, threads): ms per call, GFLOP/s (2 *
  * rows * cols * T / s), and for T = 1 GB/s of weights read and the fraction
  * of measured bandwidth. */
@@ -80,13 +81,15 @@ typedef struct {
     int T;
     float *y;
     int parts;
+    int path; /* -1: yan_matmul_rows' choice */
 } mm_job;
 
 static void mm_task(void *ud, int task) {
     mm_job *j = ud;
     int64_t n = j->w->ne1, per = (n + j->parts - 1) / j->parts;
     int64_t r0 = per * task, r1 = r0 + per < n ? r0 + per : n;
-    yan_matmul_rows(j->w, j->scratch, j->x, j->T, j->y, j->w->ne1, r0, r1);
+    if (j->path < 0) yan_matmul_rows(j->w, j->scratch, j->x, j->T, j->y, j->w->ne1, r0, r1);
+    else yan_matmul_rows_path(j->path, j->w, j->scratch, j->x, j->T, j->y, j->w->ne1, r0, r1);
 }
 
 static uint64_t rng(uint64_t *s) {
@@ -94,7 +97,7 @@ static uint64_t rng(uint64_t *s) {
     return *s;
 }
 
-static void bench_one(int type, int64_t ne0, int64_t ne1, int T, int threads, double bw) {
+static void bench_one(int type, int64_t ne0, int64_t ne1, int T, int threads, double bw, int path) {
     yan_mat w = {type, ne0, ne1, yan_type_row_bytes(type, ne0), NULL};
     size_t wbytes = w.row_bytes * (size_t)ne1;
     uint8_t *data = malloc(wbytes);
@@ -114,7 +117,8 @@ static void bench_one(int type, int64_t ne0, int64_t ne1, int T, int threads, do
     for (int64_t i = 0; i < ne0 * T; i++) x[i] = (float)((int64_t)(rng(&s) % 2001) - 1000) * 1e-3f;
     size_t sb = yan_matmul_scratch_bytes(&w, T);
     void *scratch = malloc(sb ? sb : 64);
-    mm_job j = {&w, scratch, x, T, y, threads * 4};
+    mm_job j = {&w, scratch, x, T, y, threads * 4, path};
+    static const char *const k_path[] = {"scalar", "avx2", "avx512"};
     double flops = 2.0 * (double)ne0 * (double)ne1 * T;
     int reps = (int)(2e9 / flops) + 1;
     if (reps > 200) reps = 200;
@@ -128,7 +132,7 @@ static void bench_one(int type, int64_t ne0, int64_t ne1, int T, int threads, do
         if (rep > 0 && t < best) best = t; /* rep 0 warms caches and pages */
     }
     printf("%-5s %6lldx%-6lld T=%-4d thr=%d %-10s %9.3f ms %8.1f GFLOP/s", yan_type_name(type), (long long)ne1,
-           (long long)ne0, T, threads, yan_matmul_path(type), best * 1e3, flops / best / 1e9);
+           (long long)ne0, T, threads, path < 0 ? yan_matmul_path(type) : k_path[path], best * 1e3, flops / best / 1e9);
     if (T == 1) printf(" %6.1f GB/s (%3.0f%% of read bw)", (double)wbytes / best / 1e9, 100 * (double)wbytes / best / 1e9 / bw);
     printf("\n");
     fflush(stdout);
@@ -138,15 +142,16 @@ static void bench_one(int type, int64_t ne0, int64_t ne1, int T, int threads, do
 int main(int argc, char **argv) {
     const char *types = "q4_0,q8_0,q4_K,q5_K,q6_K,f16,bf16,f32";
     const char *thr = "1,2";
-    int Tbig = 512;
+    int Tbig = 512, path = -1;
     bool quick = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) types = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) thr = argv[++i];
         else if (!strcmp(argv[i], "--T") && i + 1 < argc) Tbig = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--path") && i + 1 < argc && (path = atoi(argv[++i])) >= 0 && path <= 2) continue;
         else {
-            fprintf(stderr, "usage: %s [--quick] [--types q4_0,...] [--threads 1,2] [--T 512]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--types q4_0,...] [--threads 1,2] [--T 512] [--path 0|1|2]\n", argv[0]);
             return 2;
         }
     }
@@ -177,8 +182,8 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < nt; i++)
             for (int s = 0; s < nshape; s++) {
-                bench_one(type, shapes[s].ne0, shapes[s].ne1, 1, tlist[i], bw[i]);
-                if (!quick || s == 0) bench_one(type, shapes[s].ne0, shapes[s].ne1, Tbig, tlist[i], bw[i]);
+                bench_one(type, shapes[s].ne0, shapes[s].ne1, 1, tlist[i], bw[i], path);
+                if (!quick || s == 0) bench_one(type, shapes[s].ne0, shapes[s].ne1, Tbig, tlist[i], bw[i], path);
             }
     }
     return 0;

@@ -172,3 +172,70 @@ TEST(matmul_prepare_matches_scalar_quantizers) {
         free(a), free(b);
     }
 }
+
+/* ------------------------------------------------------------ AVX2 path */
+
+/* The AVX2 kernels forced (path 1), as a CPU without AVX-512 runs them: each
+ * type with an AVX-512 kernel must have one, must really run (yan_mm_avx2
+ * returns true rather than falling back), and must match the scalar kernels
+ * at shapes that hit every edge: rows crossing the 64-row block, tiles of 1..4
+ * tokens plus a remainder, an odd count of 32-blocks (half pair), row lengths
+ * not a multiple of 8 or 16 for the float types, and extreme int8 values
+ * (saturation of the u8*s8 pair sums would show there). */
+static void run_avx2_case(int type, int64_t ne0, int64_t ne1, int T, bool extreme) {
+    mm_case c = make_case(type, ne0, ne1, T, 4321 + (uint64_t)type * 31 + (uint64_t)ne0 + (uint64_t)T);
+    if (extreme) { /* |x| all equal (int8 +-127 after quantization); weights at the ends of their range */
+        float *row = malloc(sizeof(float) * (size_t)ne0);
+        uint64_t s = 9;
+        for (int64_t r = 0; r < ne1; r++) {
+            for (int64_t i = 0; i < ne0; i++) row[i] = (rng_next(&s) & 1) ? 1.f : (r & 1 ? -1.f : -0.999f);
+            CHECK(yan_quantize_row(type, row, (uint8_t *)c.data + (size_t)r * c.w.row_bytes, ne0));
+        }
+        for (int64_t i = 0; i < ne0 * T; i++) c.x[i] = (rng_next(&s) & 1) ? 1.f : -1.f;
+        free(row);
+    }
+    size_t n = (size_t)(ne1 * T);
+    float *ref = malloc(sizeof(float) * n), *y0 = malloc(sizeof(float) * n), *y1 = malloc(sizeof(float) * n);
+    size_t sb = yan_matmul_scratch_bytes(&c.w, T);
+    void *scratch = malloc(sb ? sb : 1);
+    yan_matmul_prepare(&c.w, c.x, T, 0, T, scratch);
+    yan_matmul_ref(&c.w, c.x, T, ref, ne1);
+    yan_matmul_rows_path(0, &c.w, scratch, c.x, T, y0, ne1, 0, ne1);
+    memset(y1, 0xFF, sizeof(float) * n);
+    yan_mm_args a = {&c.w, NULL, 0, c.x, T, y1, ne1};
+    if (yan_act_for(type) != YAN_ACT_F32) a.act = scratch, a.act_stride = yan_act_row_bytes(type, ne0);
+    CHECK(yan_mm_avx2(&a, 0, ne1 / 2));                         /* ran, did not fall back */
+    yan_matmul_rows_path(1, &c.w, scratch, c.x, T, y1, ne1, ne1 / 2, ne1);
+    double e = max_rel(y1, y0, (int64_t)n), er = max_rel(y1, ref, (int64_t)n);
+    double br = yan_act_for(type) == YAN_ACT_F32 ? 1e-5 : extreme ? 3e-2 : 2e-2;
+    if (!(e <= 1e-4) || !(er <= br))
+        fprintf(stderr, "  %s ne0=%lld ne1=%lld T=%d%s avx2 vs scalar %.3g, vs ref %.3g\n", yan_type_name(type),
+                (long long)ne0, (long long)ne1, T, extreme ? " extreme" : "", e, er);
+    CHECK(e <= 1e-4);
+    CHECK(er <= br);
+    free(ref), free(y0), free(y1), free(scratch), free(c.data), free(c.x);
+}
+
+TEST(matmul_avx2_forced) {
+    const yan_cpu *cpu = yan_cpu_get();
+    if (!(cpu->avx2 && cpu->fma && cpu->f16c)) return; /* nothing to force */
+    static const int types[] = {YAN_T_F32, YAN_T_F16, YAN_T_BF16, YAN_T_Q8_0, YAN_T_Q4_0, YAN_T_Q4_K, YAN_T_Q5_K, YAN_T_Q6_K};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int type = types[k];
+        CHECK(yan_mm_avx2_has(type));
+        /* default dispatch: AVX-512 where it has the type, else AVX2 */
+        bool has512 = cpu->avx512f && cpu->avx512bw && cpu->avx512vl && yan_mm_avx512_has(type);
+        CHECK(yan_matmul_path_id(type) == (has512 ? 2 : 1));
+        if (!has512) CHECK(strcmp(yan_matmul_path(type), "avx2") == 0);
+        int blk = yan_type_block(type) == 1 ? 1 : yan_type_block(type);
+        int64_t ne0s[4];
+        if (blk == 1) ne0s[0] = 7, ne0s[1] = 24, ne0s[2] = 100, ne0s[3] = 513;
+        else if (blk == 32) ne0s[0] = 32, ne0s[1] = 96, ne0s[2] = 160, ne0s[3] = 32 * 129;
+        else ne0s[0] = 256, ne0s[1] = 768, ne0s[2] = 1280, ne0s[3] = 256 * 9;
+        int Ts[] = {1, 2, 3, 4, 5, 9, 64};
+        for (int s = 0; s < 4; s++)
+            for (size_t t = 0; t < sizeof Ts / sizeof Ts[0]; t++) run_avx2_case(type, ne0s[s], Ts[t] > 9 ? 7 : 67, Ts[t], false);
+        run_avx2_case(type, blk == 256 ? 512 : 96, 5, 3, true);
+    }
+    CHECK(!yan_mm_avx2_has(YAN_T_Q2_K)); /* no kernel: the caller runs the scalar one */
+}

@@ -9,7 +9,11 @@
  *   output rows.
  * Matmul phases split the OUTPUT ROWS across threads (weighted by bytes, so
  * decode reads each weight once, spread over all cores); token-wise phases
- * split tokens; attention splits (token, head) pairs. No allocation happens in
+ * split tokens; attention splits (token, head) pairs. Decode (one token)
+ * drops the barriers after each norm+prepare (every thread prepares its own
+ * copy) and, when the KV heads split evenly, fuses q,k,v rows + rope + KV
+ * store + attention into one phase per thread's KV heads: 4 barriers a layer
+ * instead of 10. No allocation happens in
  * a step: everything is carved at context creation for n_batch tokens. The
  * only exception is the logits buffer, grown when all_logits is asked for more
  * tokens than it holds (checked before anything is evaluated).
@@ -296,16 +300,22 @@ static inline uint8_t *v_at(const yan_context *c, int l, int h, int32_t pos) {
 
 /* Prepare activations x (T, ne0) for the n matrices ws (tokens [t0, t1));
  * matrices of the same type and width share one prepared copy. slot[i] is
- * the scratch used for ws[i]. */
+ * the scratch used for ws[i]. priv >= 0 (one token, see `solo` below): the
+ * calling thread prepares the whole token into its own row priv of the slots. */
 static void prepare_group(yan_context *c, const yan_mat *const *ws, int n, const float *x, int T, int t0, int t1,
-                          void **slot) {
+                          void **slot, int priv) {
     for (int i = 0; i < n; i++) {
         slot[i] = NULL;
         for (int j = 0; j < i; j++)
             if (ws[j]->type == ws[i]->type && ws[j]->ne0 == ws[i]->ne0) slot[i] = slot[j];
         if (slot[i]) continue;
         slot[i] = c->mm[i];
-        if (t1 > t0) yan_matmul_prepare(ws[i], x, T, t0, t1, slot[i]);
+        if (priv >= 0) {
+            slot[i] = (char *)c->mm[i] + (size_t)priv * yan_matmul_scratch_bytes(ws[i], 1);
+            yan_matmul_prepare(ws[i], x, 1, 0, 1, slot[i]);
+        } else if (t1 > t0) {
+            yan_matmul_prepare(ws[i], x, T, t0, t1, slot[i]);
+        }
     }
 }
 
@@ -315,16 +325,16 @@ static void add_bias_rows(float *y, int64_t ldy, const float *b, int T, int64_t 
         for (int64_t r = r0; r < r1; r++) y[(int64_t)t * ldy + r] += b[r];
 }
 
-static void attention_layer(yan_context *c, int l, int ith, int nth) {
+/* Attention of token t, query head h, into c->att; s: the thread's scores row. */
+static void attention_head(yan_context *c, int l, int t, int h, float *s) {
     const yan_model *m = c->m;
     const yan_hparams *hp = &m->hp;
-    const int T = c->T, NH = hp->n_head, HD = hp->head_dim, HDV = hp->head_dim_v;
+    const int NH = hp->n_head, HD = hp->head_dim, HDV = hp->head_dim_v;
     const int group = NH / hp->n_head_kv;
     const int64_t QKVD = (int64_t)(NH + hp->n_head_kv) * HD + (int64_t)hp->n_head_kv * HDV;
     const float scale = 1.0f / sqrtf((float)HD);
-    float *s = c->scores + (size_t)ith * c->scores_stride;
-    for (int task = ith; task < T * NH; task += nth) {
-        int t = task / NH, h = task % NH, kvh = h / group;
+    {
+        int kvh = h / group;
         int32_t n_kv = c->pos0 + t + 1;
         const float *q = c->qkv + t * QKVD + (int64_t)h * HD;
         const uint8_t *kb = k_at(c, l, kvh, 0), *vb = v_at(c, l, kvh, 0);
@@ -334,6 +344,40 @@ static void attention_layer(yan_context *c, int l, int ith, int nth) {
         float *o = c->att + (int64_t)t * NH * HDV + (int64_t)h * HDV;
         memset(o, 0, (size_t)HDV * 4);
         for (int32_t j = 0; j < n_kv; j++) kv_axpy(c, o, s[j], vb + (size_t)j * vstride, HDV);
+    }
+}
+
+static void attention_layer(yan_context *c, int l, int ith, int nth) {
+    const int NH = c->m->hp.n_head;
+    float *s = c->scores + (size_t)ith * c->scores_stride;
+    for (int task = ith; task < c->T * NH; task += nth) attention_head(c, l, task / NH, task % NH, s);
+}
+
+/* q/k norm (qwen3), rope and KV store of token t's head h: h < NH a query
+ * head, else key/value head h - NH. tmpv: HD floats of the thread's scratch. */
+static void qk_head(yan_context *c, const yan_layer *y, int l, int t, int h, float *tmpv) {
+    const yan_hparams *hp = &c->m->hp;
+    const int NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim, HDV = hp->head_dim_v;
+    const int64_t QD = (int64_t)NH * HD, KD = (int64_t)NKV * HD, QKVD = QD + KD + (int64_t)NKV * HDV;
+    float *row = c->qkv + t * QKVD;
+    const float *cs = c->rope_cs + (int64_t)t * hp->n_rot;
+    if (h < NH) {
+        float *q = row + (int64_t)h * HD;
+        if (y->q_norm) {
+            yan_rmsnorm(tmpv, q, y->q_norm, HD, hp->eps);
+            memcpy(q, tmpv, (size_t)HD * 4);
+        }
+        if (hp->n_rot > 0) rope_apply(q, cs, hp->n_rot, hp->rope_neox);
+    } else {
+        h -= NH;
+        float *k = row + QD + (int64_t)h * HD, *v = row + QD + KD + (int64_t)h * HDV;
+        if (y->k_norm) {
+            yan_rmsnorm(tmpv, k, y->k_norm, HD, hp->eps);
+            memcpy(k, tmpv, (size_t)HD * 4);
+        }
+        if (hp->n_rot > 0) rope_apply(k, cs, hp->n_rot, hp->rope_neox);
+        kv_store(c, k_at(c, l, h, c->pos0 + t), k, HD);
+        kv_store(c, v_at(c, l, h, c->pos0 + t), v, HDV);
     }
 }
 
@@ -348,6 +392,13 @@ static void step_worker(void *ud, int ith, int nth) {
     const int t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
     const bool gpt2 = m->arch == YAN_ARCH_GPT2;
     void *slot[3];
+    /* solo: a single token (decode). Each thread then normalises and prepares
+     * the matmul inputs itself, into its own row ith of xn and of the matmul
+     * slots (both hold n_batch >= nth rows), so no barrier is needed between
+     * preparing an input and the matmul reading it. */
+    const bool solo = T == 1 && nth > 1 && nth <= c->plan.n_batch;
+    const int priv = solo ? ith : -1;
+    float *xn_in = solo ? c->xn + (int64_t)ith * C : c->xn; /* this thread's normed input */
 
     /* embeddings (+ learned positions) and this step's rope angles */
     for (int t = t0; t < t1; t++) {
@@ -368,66 +419,68 @@ static void step_worker(void *ud, int ith, int nth) {
     for (int l = 0; l < hp->n_layer; l++) {
         const yan_layer *y = &m->layers[l];
         /* ---- attention: norm, prepare */
-        for (int t = t0; t < t1; t++)
-            norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->attn_norm, y->attn_norm_b);
+        if (solo)
+            norm_row(m, xn_in, c->x, y->attn_norm, y->attn_norm_b);
+        else
+            for (int t = t0; t < t1; t++)
+                norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->attn_norm, y->attn_norm_b);
         const yan_mat *wqkv[3] = {&y->wq, &y->wk, &y->wv};
         int n_w = 3;
         if (gpt2) {
             wqkv[0] = &y->wqkv;
             n_w = 1;
         }
-        prepare_group(c, wqkv, n_w, c->xn, T, t0, t1, slot);
-        yan_pool_barrier(pool);
-        /* ---- q, k, v rows (+ bias) */
-        {
-            int64_t off[3] = {0, QD, QD + KD};
+        prepare_group(c, wqkv, n_w, xn_in, T, t0, t1, slot, priv);
+        if (solo && !gpt2 && NKV % nth == 0) {
+            /* one token, KV heads split evenly: each thread computes the q, k,
+             * v rows of its own KV heads and their query heads, ropes them and
+             * runs their attention, with no barrier in between */
+            const int group = NH / NKV, kv0 = NKV * ith / nth, kv1 = NKV * (ith + 1) / nth;
+            const int64_t lo[3] = {(int64_t)kv0 * group * HD, (int64_t)kv0 * HD, (int64_t)kv0 * HDV};
+            const int64_t hi[3] = {(int64_t)kv1 * group * HD, (int64_t)kv1 * HD, (int64_t)kv1 * HDV};
+            const int64_t off[3] = {0, QD, QD + KD};
             const float *bias[3] = {y->bq, y->bk, y->bv};
-            if (gpt2) bias[0] = y->bqkv;
-            for (int i = 0; i < n_w; i++) {
-                int64_t r0, r1;
-                my_rows(wqkv, n_w, i, ith, nth, &r0, &r1);
-                if (r1 <= r0) continue;
-                yan_matmul_rows(wqkv[i], slot[i], c->xn, T, c->qkv + off[i], QKVD, r0, r1);
-                add_bias_rows(c->qkv + off[i], QKVD, bias[i], T, r0, r1);
+            for (int i = 0; i < 3; i++) {
+                yan_matmul_rows(wqkv[i], slot[i], xn_in, 1, c->qkv + off[i], QKVD, lo[i], hi[i]);
+                add_bias_rows(c->qkv + off[i], QKVD, bias[i], 1, lo[i], hi[i]);
             }
-        }
-        yan_pool_barrier(pool);
-        /* ---- per head: q/k norm (qwen3), rope, KV store */
-        {
             float *tmpv = c->scores + (size_t)ith * c->scores_stride;
-            for (int task = ith; task < T * (NH + NKV); task += nth) {
-                int t = task / (NH + NKV), h = task % (NH + NKV);
-                float *row = c->qkv + t * QKVD;
-                const float *cs = c->rope_cs + (int64_t)t * hp->n_rot;
-                if (h < NH) {
-                    float *q = row + (int64_t)h * HD;
-                    if (y->q_norm) {
-                        yan_rmsnorm(tmpv, q, y->q_norm, HD, hp->eps);
-                        memcpy(q, tmpv, (size_t)HD * 4);
-                    }
-                    if (hp->n_rot > 0) rope_apply(q, cs, hp->n_rot, hp->rope_neox);
-                } else {
-                    h -= NH;
-                    float *k = row + QD + (int64_t)h * HD, *v = row + QD + KD + (int64_t)h * HDV;
-                    if (y->k_norm) {
-                        yan_rmsnorm(tmpv, k, y->k_norm, HD, hp->eps);
-                        memcpy(k, tmpv, (size_t)HD * 4);
-                    }
-                    if (hp->n_rot > 0) rope_apply(k, cs, hp->n_rot, hp->rope_neox);
-                    kv_store(c, k_at(c, l, h, c->pos0 + t), k, HD);
-                    kv_store(c, v_at(c, l, h, c->pos0 + t), v, HDV);
+            for (int h = kv0 * group; h < kv1 * group; h++) qk_head(c, y, l, 0, h, tmpv);
+            for (int h = kv0; h < kv1; h++) qk_head(c, y, l, 0, NH + h, tmpv);
+            for (int h = kv0 * group; h < kv1 * group; h++) attention_head(c, l, 0, h, tmpv);
+            yan_pool_barrier(pool);
+        } else {
+            if (!solo) yan_pool_barrier(pool);
+            /* ---- q, k, v rows (+ bias) */
+            {
+                int64_t off[3] = {0, QD, QD + KD};
+                const float *bias[3] = {y->bq, y->bk, y->bv};
+                if (gpt2) bias[0] = y->bqkv;
+                for (int i = 0; i < n_w; i++) {
+                    int64_t r0, r1;
+                    my_rows(wqkv, n_w, i, ith, nth, &r0, &r1);
+                    if (r1 <= r0) continue;
+                    yan_matmul_rows(wqkv[i], slot[i], xn_in, T, c->qkv + off[i], QKVD, r0, r1);
+                    add_bias_rows(c->qkv + off[i], QKVD, bias[i], T, r0, r1);
                 }
             }
+            yan_pool_barrier(pool);
+            /* ---- per head: q/k norm (qwen3), rope, KV store */
+            {
+                float *tmpv = c->scores + (size_t)ith * c->scores_stride;
+                for (int task = ith; task < T * (NH + NKV); task += nth)
+                    qk_head(c, y, l, task / (NH + NKV), task % (NH + NKV), tmpv);
+            }
+            yan_pool_barrier(pool);
+            /* ---- attention */
+            attention_layer(c, l, ith, nth);
+            yan_pool_barrier(pool);
         }
-        yan_pool_barrier(pool);
-        /* ---- attention */
-        attention_layer(c, l, ith, nth);
-        yan_pool_barrier(pool);
         /* ---- output projection + residual */
         {
             const yan_mat *wo[1] = {&y->wo};
-            prepare_group(c, wo, 1, c->att, T, t0, t1, slot);
-            yan_pool_barrier(pool);
+            prepare_group(c, wo, 1, c->att, T, t0, t1, slot, priv);
+            if (!solo) yan_pool_barrier(pool);
             int64_t r0, r1;
             my_rows(wo, 1, 0, ith, nth, &r0, &r1);
             if (r1 > r0) {
@@ -444,23 +497,26 @@ static void step_worker(void *ud, int ith, int nth) {
         }
         yan_pool_barrier(pool);
         /* ---- feed-forward: norm, prepare */
-        for (int t = t0; t < t1; t++)
-            norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->ffn_norm, y->ffn_norm_b);
+        if (solo)
+            norm_row(m, xn_in, c->x, y->ffn_norm, y->ffn_norm_b);
+        else
+            for (int t = t0; t < t1; t++)
+                norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->ffn_norm, y->ffn_norm_b);
         const yan_mat *wgu[2] = {&y->w_up, &y->w_gate};
         int n_gu = gpt2 ? 1 : 2;
-        prepare_group(c, wgu, n_gu, c->xn, T, t0, t1, slot);
-        yan_pool_barrier(pool);
+        prepare_group(c, wgu, n_gu, xn_in, T, t0, t1, slot, priv);
+        if (!solo) yan_pool_barrier(pool);
         /* ---- gate/up rows + activation (same rows on one thread) */
         {
             int64_t r0, r1;
             my_rows(wgu, 1, 0, ith, nth, &r0, &r1);
             if (r1 > r0) {
-                yan_matmul_rows(&y->w_up, slot[0], c->xn, T, c->up, FF, r0, r1);
+                yan_matmul_rows(&y->w_up, slot[0], xn_in, T, c->up, FF, r0, r1);
                 if (gpt2) {
                     add_bias_rows(c->up, FF, y->b_up, T, r0, r1);
                     for (int t = 0; t < T; t++) yan_gelu(c->up + (int64_t)t * FF + r0, r1 - r0);
                 } else {
-                    yan_matmul_rows(&y->w_gate, slot[1], c->xn, T, c->gate, FF, r0, r1);
+                    yan_matmul_rows(&y->w_gate, slot[1], xn_in, T, c->gate, FF, r0, r1);
                     for (int t = 0; t < T; t++)
                         yan_silu_mul(c->gate + (int64_t)t * FF + r0, c->up + (int64_t)t * FF + r0, r1 - r0);
                 }
@@ -471,8 +527,8 @@ static void step_worker(void *ud, int ith, int nth) {
         {
             const yan_mat *wd[1] = {&y->w_down};
             const float *in = gpt2 ? c->up : c->gate;
-            prepare_group(c, wd, 1, in, T, t0, t1, slot);
-            yan_pool_barrier(pool);
+            prepare_group(c, wd, 1, in, T, t0, t1, slot, priv);
+            if (!solo) yan_pool_barrier(pool);
             int64_t r0, r1;
             my_rows(wd, 1, 0, ith, nth, &r0, &r1);
             if (r1 > r0) {
@@ -494,14 +550,20 @@ static void step_worker(void *ud, int ith, int nth) {
     if (c->n_out == 0) return;
     const int NO = c->n_out;
     const int o0 = NO * ith / nth, o1 = NO * (ith + 1) / nth;
-    for (int i = o0; i < o1; i++)
-        norm_row(m, c->xn + (int64_t)i * C, c->x + (int64_t)(c->out_first + i) * C, m->output_norm, m->output_norm_b);
+    const bool osolo = NO == 1 && nth > 1 && nth <= c->plan.n_batch;
+    float *oin = osolo ? c->xn + (int64_t)ith * C : c->xn;
+    if (osolo)
+        norm_row(m, oin, c->x + (int64_t)c->out_first * C, m->output_norm, m->output_norm_b);
+    else
+        for (int i = o0; i < o1; i++)
+            norm_row(m, c->xn + (int64_t)i * C, c->x + (int64_t)(c->out_first + i) * C, m->output_norm,
+                     m->output_norm_b);
     const yan_mat *wout[1] = {&m->output};
-    prepare_group(c, wout, 1, c->xn, NO, o0, o1, slot);
-    yan_pool_barrier(pool);
+    prepare_group(c, wout, 1, oin, NO, o0, o1, slot, osolo ? ith : -1);
+    if (!osolo) yan_pool_barrier(pool);
     int64_t r0, r1;
     my_rows(wout, 1, 0, ith, nth, &r0, &r1);
-    if (r1 > r0) yan_matmul_rows(wout[0], slot[0], c->xn, NO, c->out, hp->n_vocab, r0, r1);
+    if (r1 > r0) yan_matmul_rows(wout[0], slot[0], oin, NO, c->out, hp->n_vocab, r0, r1);
 }
 
 /* ------------------------------------------------------------- yan_eval */

@@ -6,8 +6,11 @@
  * The row's blocks are decoded once into registers (nibbles unpacked, scales
  * widened) and reused by each token of the tile; per token the hot loop is a
  * few vpdpbusd / vpdpwssd / FMA. The driver walks rows in blocks of 64 so a
- * block's weights stay in L2 while every token tile passes over them; with
- * T = 1 the same code is a GEMV that streams each weight row once.
+ * block's weights stay in L2 while every token tile passes over them.
+ * T = 1 (decode) has its own GEMV kernels: 4 rows at once, prefetching the
+ * weight stream ahead into L2. For T >= 16 the full 16 x 16 tiles of q4_0,
+ * q8_0, q4_K and q6_K go to AMX when the CPU and kernel allow it
+ * (matmul_amx.c); the rest of the rows and tokens stay here.
  *
  * Integer tricks (all exact):
  *  - u8*s8 dots want an unsigned side: q4_0 nibbles and k-quant nibbles are
@@ -335,6 +338,172 @@ TGT_BF16 INLINE void bf16_body(const yan_mm_args *a, const uint8_t *w, int t0, c
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) out[t] = _mm512_reduce_add_ps(F[t]);
 }
 
+/* ------------------------------------------------------------ GEMV (T = 1) */
+
+/* Decode: each weight byte is read once and used once, so the kernels are
+ * bound by instructions per byte. These walk NR rows at once against the one
+ * token: the activation loads are shared by the rows, the rows' float chains
+ * are independent, and the rows' streams run in parallel (memory-level
+ * parallelism). Same per-block arithmetic as the tiled bodies above. */
+/* GEMV_PF: prefetch distance in bytes, into L2 (T1): prefetches into L1 tie
+ * up its few fill buffers and measured slower from DRAM */
+enum { GEMV_NR = 4, GEMV_PF = 8192 };
+
+/* The NR rows are one contiguous range; while a step consumes `bytes` of it
+ * (spread over the rows), prefetch as many bytes GEMV_PF further along it, as
+ * one linear stream. */
+TGT INLINE void prefetch_ahead(const uint8_t *w0, int64_t done, int64_t bytes) { /* past the end: harmless, never faults */
+    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)w0 + GEMV_PF + done + o, _MM_HINT_T1);
+}
+
+#define GEMV_A8(NAME, DEC, GB, TYPE)                                                                         \
+    TGT INLINE void NAME##_gemv_rows(const yan_mm_args *a, const uint8_t *w0, size_t rb, const int NR, float *out) { \
+        int64_t nb = a->w->ne0 / 32, ng = nb / 4;                                                            \
+        const yan_a8g *x = act_row(a, 0);                                                                    \
+        const uint8_t *w[GEMV_NR];                                                                           \
+        __m512 F[GEMV_NR];                                                                                   \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {                                               \
+            w[r] = w0 + (size_t)r * rb;                                                                      \
+            F[r] = _mm512_setzero_ps();                                                                      \
+        }                                                                                                    \
+        for (int64_t g = 0; g < ng; g++, x++) {                                                              \
+            __m512i xa = _mm512_loadu_si512(x->xa), xb = _mm512_loadu_si512(x->xb);                          \
+            __m512i bias = _mm512_loadu_si512(x->bias);                                                      \
+            __m512 xd = _mm512_loadu_ps(x->d);                                                               \
+            if (GEMV_PF) prefetch_ahead(w0, g * NR * GB, NR * GB);                                        \
+            _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {                                           \
+                a8_w q = DEC(w[r] + g * GB);                                                                 \
+                __m512i acc = _mm512_dpbusd_epi32(bias, q.wa, xa);                                           \
+                acc = _mm512_dpbusd_epi32(acc, q.wb, xb);                                                    \
+                F[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(q.dw, xd), F[r]);              \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {                                               \
+            out[r] = _mm512_reduce_add_ps(F[r]);                                                             \
+            if (nb % 4) out[r] += tail_a8(TYPE, w[r] + ng * GB, x, (int)(nb % 4));                           \
+        }                                                                                                    \
+    }
+
+GEMV_A8(q4_0, dec_q4_0, 72, YAN_T_Q4_0)
+GEMV_A8(q8_0, dec_q8_0, 136, YAN_T_Q8_0)
+
+#define GEMV_KQ(NAME, DEC, BB)                                                                               \
+    TGT INLINE void NAME##_gemv_rows(const yan_mm_args *a, const uint8_t *w0, size_t rb, const int NR, float *out) { \
+        int64_t nsb = a->w->ne0 / 256;                                                                       \
+        const yan_block_q8_K *x = act_row(a, 0);                                                             \
+        const uint8_t *w[GEMV_NR];                                                                           \
+        __m512 F[GEMV_NR];                                                                                   \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {                                               \
+            w[r] = w0 + (size_t)r * rb;                                                                      \
+            F[r] = _mm512_setzero_ps();                                                                      \
+        }                                                                                                    \
+        for (int64_t i = 0; i < nsb; i++, x++) {                                                             \
+            __m512i xq[4];                                                                                   \
+            _Pragma("GCC unroll 4") for (int z = 0; z < 4; z++) xq[z] = _mm512_loadu_si512(x->qs + 64 * z);  \
+            __m256i bs = _mm256_loadu_si256((const __m256i *)x->bsums);                                      \
+            __m512 dx = _mm512_set1_ps(x->d);                                                                \
+            if (GEMV_PF) prefetch_ahead(w0, i * NR * BB, NR * BB);                                           \
+            _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {                                           \
+                kq_w q = DEC(w[r] + i * BB);                                                                 \
+                __m512i acc = _mm512_setzero_si512();                                                        \
+                _Pragma("GCC unroll 4") for (int z = 0; z < 4; z++)                                          \
+                    acc = _mm512_dpwssd_epi32(acc, _mm512_dpbusd_epi32(_mm512_setzero_si512(), q.q[z], xq[z]), q.sc[z]); \
+                __m256i mm = _mm256_madd_epi16(bs, q.mpair);                                                 \
+                F[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(q.d, dx), F[r]);               \
+                F[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(mm)), _mm512_mul_ps(q.dmin, dx), F[r]); \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) out[r] = _mm512_reduce_add_ps(F[r]);            \
+    }
+
+GEMV_KQ(q4_K, dec_q4_K, 144)
+GEMV_KQ(q5_K, dec_q5_K, 176)
+
+/* For one token the +128 correction of q6_K is cheaper on the activation
+ * side: x = stored ^ 0x80 is signed, and the signed products (q - 32) * x are
+ * fed to u8*s8 dots as |x| * (sign(x) * (q - 32)), so no constant needs
+ * removing and the lanes hold small partial sums (no float cancellation). */
+TGT INLINE void q6_K_gemv_rows(const yan_mm_args *a, const uint8_t *w0, size_t rb, const int NR, float *out) {
+    int64_t nsb = a->w->ne0 / 256;
+    const yan_block_q8_K *x = act_row(a, 0);
+    const uint8_t *w[GEMV_NR];
+    __m512 F[GEMV_NR];
+    _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {
+        w[r] = w0 + (size_t)r * rb;
+        F[r] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i off = _mm512_set1_epi8(32), zero = _mm512_setzero_si512();
+    for (int64_t i = 0; i < nsb; i++, x++) {
+        __m512i xq[4];
+        __mmask64 neg[4];
+        _Pragma("GCC unroll 4") for (int z = 0; z < 4; z++) {
+            __m512i v = _mm512_xor_si512(_mm512_loadu_si512(x->qs + 64 * z), flip);
+            neg[z] = _mm512_movepi8_mask(v);
+            xq[z] = _mm512_abs_epi8(v);
+        }
+        __m512 dx = _mm512_set1_ps(x->d);
+        if (GEMV_PF) prefetch_ahead(w0, i * NR * 210, NR * 210);
+        _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) {
+            const yan_block_q6_K *b = (const yan_block_q6_K *)(w[r] + i * 210);
+            __m512i q[4];
+            _Pragma("GCC unroll 2") for (int n = 0; n < 2; n++) {
+                __m512i Q = _mm512_loadu_si512(b->ql + 64 * n);
+                __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * n)));
+                __m512i hl = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(H, shifts2(0, 2)), m2), 4);
+                __m512i hh = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(H, shifts2(4, 6)), m2), 4);
+                q[2 * n] = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(Q, m4), hl), off);
+                q[2 * n + 1] = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(Q, 4), m4), hh), off);
+            }
+            __m128i sc8 = _mm_loadu_si128((const __m128i *)b->scales);
+            __m512i S = _mm512_and_si512(_mm512_cvtepi8_epi32(sc8), _mm512_set1_epi32(0xFFFF));
+            __m512i acc = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int z = 0; z < 4; z++) {
+                __m512i sc = _mm512_permutexvar_epi32(_mm512_loadu_si512(k_idx_q6[z]), S);
+                __m512i ws = _mm512_mask_sub_epi8(q[z], neg[z], zero, q[z]);
+                acc = _mm512_dpwssd_epi32(acc, _mm512_dpbusd_epi32(zero, xq[z], ws), sc);
+            }
+            F[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)), dx), F[r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < NR; r++) out[r] = _mm512_reduce_add_ps(F[r]);
+}
+
+typedef void (*gemv_fn)(const yan_mm_args *a, int64_t r0, int64_t r1);
+
+#define GEMV_FN(NAME)                                                                                        \
+    TGT static void NAME##_gemv(const yan_mm_args *a, int64_t r0, int64_t r1) {                              \
+        const uint8_t *base = a->w->data;                                                                    \
+        size_t rb = a->w->row_bytes;                                                                         \
+        float out[GEMV_NR];                                                                                  \
+        int64_t r = r0;                                                                                      \
+        for (; r + GEMV_NR <= r1; r += GEMV_NR) {                                                            \
+            NAME##_gemv_rows(a, base + (size_t)r * rb, rb, GEMV_NR, out);                                    \
+            for (int i = 0; i < GEMV_NR; i++) a->y[r + i] = out[i];                                          \
+        }                                                                                                    \
+        for (; r < r1; r++) {                                                                                \
+            NAME##_gemv_rows(a, base + (size_t)r * rb, rb, 1, out);                                          \
+            a->y[r] = out[0];                                                                                \
+        }                                                                                                    \
+    }
+
+GEMV_FN(q4_0)
+GEMV_FN(q8_0)
+GEMV_FN(q4_K)
+GEMV_FN(q5_K)
+GEMV_FN(q6_K)
+
+static gemv_fn pick_gemv(int type) {
+    switch (type) {
+    case YAN_T_Q4_0: return q4_0_gemv;
+    case YAN_T_Q8_0: return q8_0_gemv;
+    case YAN_T_Q4_K: return q4_K_gemv;
+    case YAN_T_Q5_K: return q5_K_gemv;
+    case YAN_T_Q6_K: return q6_K_gemv;
+    default: return NULL;
+    }
+}
+
 /* ------------------------------------------------------------------- driver */
 
 typedef void (*row_fn)(const yan_mm_args *a, const uint8_t *w, int t0, int nt, float *out);
@@ -381,20 +550,43 @@ static row_fn pick_fn(int type) {
 
 bool yan_mm_avx512_has(int type) { return pick_fn(type) != NULL; }
 
-bool yan_mm_avx512(const yan_mm_args *a, int64_t r0, int64_t r1) {
-    row_fn fn = pick_fn(a->w->type);
-    if (!fn) return false;
+/* rows [r0, r1) x tokens [tb, te) with the tiled row kernels */
+static void tiles(const yan_mm_args *a, row_fn fn, int64_t r0, int64_t r1, int tb, int te) {
     float out[NT_MAX];
     for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
         int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-        for (int t0 = 0; t0 < a->T; t0 += NT_MAX) {
-            int nt = a->T - t0 < NT_MAX ? a->T - t0 : NT_MAX;
+        for (int t0 = tb; t0 < te; t0 += NT_MAX) {
+            int nt = te - t0 < NT_MAX ? te - t0 : NT_MAX;
             for (int64_t r = rb; r < re; r++) {
                 fn(a, (const uint8_t *)a->w->data + (size_t)r * a->w->row_bytes, t0, nt, out);
                 for (int t = 0; t < nt; t++) a->y[(int64_t)(t0 + t) * a->ldy + r] = out[t];
             }
         }
     }
+}
+
+/* matmul_amx.c */
+bool yan_mm_amx(const yan_mm_args *a, int64_t r0, int64_t r1, int T16);
+
+bool yan_mm_avx512(const yan_mm_args *a, int64_t r0, int64_t r1) {
+    row_fn fn = pick_fn(a->w->type);
+    if (!fn) return false;
+    if (a->T == 1) {
+        gemv_fn g = pick_gemv(a->w->type);
+        if (g) {
+            g(a, r0, r1);
+            return true;
+        }
+    }
+    /* prompts: the 16-row x 16-token tiles go to AMX where it is there */
+    int T16 = a->T / 16 * 16;
+    int64_t rA = r0 + (r1 - r0) / 16 * 16;
+    if (T16 > 0 && rA > r0 && yan_mm_amx(a, r0, rA, T16)) {
+        tiles(a, fn, r0, rA, T16, a->T);
+        tiles(a, fn, rA, r1, 0, a->T);
+        return true;
+    }
+    tiles(a, fn, r0, r1, 0, a->T);
     return true;
 }
 

@@ -89,10 +89,19 @@ test: deps-test all $(BUILD)/unit $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%) $(TOOL
 
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: deps-test $(FUZZ_BIN)
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
+# the library is compiled once with the fuzzing sanitizers, then linked into each harness
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/libyan-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzz/libyan-fuzz.a
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(LIB_SRC) -lm
+	    -o $@ $< $(BUILD)/fuzz/libyan-fuzz.a -lm
 
 fuzz-run: fuzz
 	tests/fuzz_run.sh $(FUZZ_SECONDS)
@@ -112,4 +121,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

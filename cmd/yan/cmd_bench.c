@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: yan bench MODEL.gguf [-p N] [-n N] [-t N] [-r N] [--kv-type f16|f32]\n\n"
+            "usage: yan bench MODEL.gguf [-p N] [-n N] [-t N] [-r N] [--kv-type f16|f32] [--no-mmap]\n\n"
             "Measures prompt processing (ppN: N tokens in one batch) and generation\n"
             "(tgN: N tokens one at a time) in tokens per second, like llama-bench, and\n"
             "prints a markdown table with the mean +/- standard deviation over the runs.\n\n"
@@ -20,7 +20,8 @@ static void usage(FILE *f) {
             "  -n, --n-gen N     generated tokens (default 128; 0 = skip the test)\n"
             "  -t, --threads N   threads (default: all cores)\n"
             "  -r, --repetitions N  timed runs of each test (default 3)\n"
-            "  --kv-type f16|f32 KV cache precision (default f16)\n\n"
+            "  --kv-type f16|f32 KV cache precision (default f16)\n"
+            "  --no-mmap         copy the weights into huge-page memory instead of mapping the file\n\n"
             "example: yan bench tinyllama-q4_0.gguf -p 512 -n 128 -t 2\n");
 }
 
@@ -61,6 +62,7 @@ int yan_cmd_bench(int argc, char **argv) {
     const char *path = NULL;
     int n_prompt = 512, n_gen = 128, reps = 3;
     yan_context_params cp = yan_context_params_default();
+    yan_model_params mp = yan_model_params_default();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -70,6 +72,7 @@ int yan_cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { reps = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
+        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "yan bench: unknown option '%s'\n", a);
             usage(stderr);
@@ -90,7 +93,7 @@ int yan_cmd_bench(int argc, char **argv) {
     yan_model *m = NULL;
     yan_context *ctx = NULL;
     yan_token *toks = NULL;
-    yan_status s = yan_model_load(path, NULL, &m);
+    yan_status s = yan_model_load(path, &mp, &m);
     if (s) { cmd_fail("cannot load model", s); goto out; }
     int n_max = n_prompt > n_gen ? n_prompt : n_gen;
     cp.n_ctx = n_max > 0 ? n_max : 1;

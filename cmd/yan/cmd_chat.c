@@ -40,6 +40,8 @@ static void usage(FILE *f) {
             "  --ctx N               context length in tokens (default: the model's, at most %d)\n"
             "  --threads N, -t N     threads (default: all cores)\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
+            "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
+            "                        the file (faster generation on large models, slower load)\n"
             "  --verbose             after each answer, on stderr: prompt tokens evaluated and\n"
             "                        reused from the cache, answer tokens and speed\n"
             "%s\n"
@@ -264,6 +266,7 @@ int yan_cmd_chat(int argc, char **argv) {
     const char *path = NULL, *system = NULL;
     bool seeded = false;
     yan_context_params cp = yan_context_params_default();
+    yan_model_params mp = yan_model_params_default();
     yan_sampler_params sp = yan_sampler_params_default();
     chat c = {0};
     for (int i = 1; i < argc; i++) {
@@ -277,6 +280,7 @@ int yan_cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { cp.n_ctx = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
+        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) c.verbose = true;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "yan chat: unknown option '%s' (or it needs a value)\n", a);
@@ -295,7 +299,7 @@ int yan_cmd_chat(int argc, char **argv) {
     }
     int rc = 1;
     char *line = NULL;
-    yan_status s = yan_model_load(path, NULL, &c.m);
+    yan_status s = yan_model_load(path, &mp, &c.m);
     if (s) { cmd_fail("cannot load model", s); goto out; }
     c.tok = yan_model_tokenizer(c.m);
     if (!c.tmpl) {

@@ -25,7 +25,8 @@ static void usage(FILE *f) {
             "  --ctx N           window length in tokens (default 512)\n"
             "  --threads N, -t N threads (default: all cores)\n"
             "  --chunks N        score at most N windows (default: all)\n"
-            "  --kv-type f16|f32 KV cache precision (default f16)\n\n"
+            "  --kv-type f16|f32 KV cache precision (default f16)\n"
+            "  --no-mmap         copy the weights into huge-page memory instead of mapping the file\n\n"
             "example: yan perplexity tinyllama-q8_0.gguf wiki.test.raw --ctx 512\n");
 }
 
@@ -49,6 +50,7 @@ int yan_cmd_perplexity(int argc, char **argv) {
     const char *path = NULL, *file = NULL;
     int max_chunks = 0;
     yan_context_params cp = yan_context_params_default();
+    yan_model_params mp = yan_model_params_default();
     cp.n_ctx = 512;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -58,6 +60,7 @@ int yan_cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--chunks")) { max_chunks = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
+        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "yan perplexity: unknown option '%s'\n", a);
             usage(stderr);
@@ -86,7 +89,7 @@ int yan_cmd_perplexity(int argc, char **argv) {
     yan_context *ctx = NULL;
     size_t len, n = 0;
     if (!(text = cmd_read_all(file, &len))) goto out;
-    yan_status s = yan_model_load(path, NULL, &m);
+    yan_status s = yan_model_load(path, &mp, &m);
     if (s) { cmd_fail("cannot load model", s); goto out; }
     const yan_tokenizer *tok = yan_model_tokenizer(m);
     double t0 = now_s();

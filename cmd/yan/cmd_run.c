@@ -115,6 +115,8 @@ static void usage(FILE *f) {
             "  --no-bos              do not add the BOS token the model asks for\n"
             "  --ignore-eos          keep generating past end-of-generation tokens\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
+            "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
+            "                        the file (faster generation on large models, slower load)\n"
             "  --verbose             timings and token counts on stderr\n"
             "%s\n"
             "A prompt that does not fit the context together with -n tokens is an error:\n"
@@ -166,6 +168,7 @@ int yan_cmd_run(int argc, char **argv) {
     int n_predict = 128;
     bool chat = false, no_bos = false, verbose = false, seeded = false, ignore_eos = false;
     yan_context_params cp = yan_context_params_default();
+    yan_model_params mp = yan_model_params_default();
     yan_sampler_params sp = yan_sampler_params_default();
     const char **stops = calloc((size_t)argc + 1, sizeof *stops);
     int n_stop = 0;
@@ -184,6 +187,7 @@ int yan_cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--system") && v) { system = v; i++; }
         else if (!strcmp(a, "--chat-template") && v) { tmpl = v; i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
+        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
         else if (!strcmp(a, "--chat")) chat = true;
         else if (!strcmp(a, "--no-bos")) no_bos = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
@@ -220,7 +224,7 @@ int yan_cmd_run(int argc, char **argv) {
         prompt = file_text;
     }
     double t0 = now_s();
-    yan_status s = yan_model_load(path, NULL, &m);
+    yan_status s = yan_model_load(path, &mp, &m);
     if (s) { cmd_fail("cannot load model", s); goto out; }
     double t_load = now_s() - t0;
 

@@ -104,6 +104,10 @@ typedef struct {
     size_t len;
 } yan_mmap;
 yan_status yan_mmap_open(const char *path, yan_mmap *m);
+/* The same bytes copied into private, 2 MiB-aligned memory advised for huge
+ * pages (fewer TLB misses when the weights are streamed every token; costs a
+ * read of the file and its size in memory). Released by yan_mmap_close. */
+yan_status yan_mmap_copy(const char *path, yan_mmap *m);
 void yan_mmap_close(yan_mmap *m);
 
 /* Atomic write: data goes to "<path>.tmp.<pid>", is fsynced, then renamed over

@@ -68,6 +68,53 @@ yan_status yan_mmap_open(const char *path, yan_mmap *m) {
     return YAN_OK;
 }
 
+yan_status yan_mmap_copy(const char *path, yan_mmap *m) {
+    m->data = NULL;
+    m->len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return yan_fail(YAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return yan_fail(YAN_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t len = (size_t)st.st_size;
+    if (len == 0) {
+        close(fd);
+        m->data = (const uint8_t *)"";
+        return YAN_OK;
+    }
+    /* 2 MiB-aligned anonymous memory, so that huge pages can back it */
+    const size_t huge = (size_t)2 << 20;
+    size_t map_len = (len + huge - 1) / huge * huge, total = map_len + huge;
+    uint8_t *raw = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        close(fd);
+        return yan_fail(YAN_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, len);
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (raw + total > p + map_len) munmap(p + map_len, (size_t)(raw + total - (p + map_len)));
+    madvise(p, map_len, MADV_HUGEPAGE);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t r = pread(fd, p + off, len - off, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : EIO;
+            close(fd);
+            munmap(p, map_len);
+            return yan_fail(YAN_ERR_IO, "%s: read failed at byte %zu: %s", path, off, strerror(e));
+        }
+        off += (size_t)r;
+    }
+    close(fd);
+    mprotect(p, map_len, PROT_READ);
+    m->data = p;
+    m->len = len;
+    return YAN_OK;
+}
+
 void yan_mmap_close(yan_mmap *m) {
     if (m->data && m->len) munmap((void *)m->data, m->len);
     m->data = NULL;

@@ -409,9 +409,8 @@ yan_status yan_model_load(const char *path, const yan_model_params *p, yan_model
     if (p->use_mmap) {
         if ((st = yan_gguf_open(path, &m->gguf))) goto fail;
     } else {
-        size_t len;
-        if ((st = yan_read_file(path, &m->file_copy, &len))) goto fail;
-        if ((st = yan_gguf_open_memory(m->file_copy, len, path, &m->gguf))) goto fail;
+        if ((st = yan_mmap_copy(path, &m->file_copy))) goto fail;
+        if ((st = yan_gguf_open_memory(m->file_copy.data, m->file_copy.len, path, &m->gguf))) goto fail;
     }
     ld.g = m->gguf;
     const char *a;
@@ -467,7 +466,7 @@ void yan_model_free(yan_model *m) {
     yan_free(m->name);
     yan_free(m->chat_template);
     yan_gguf_close(m->gguf);
-    yan_free(m->file_copy);
+    yan_mmap_close(&m->file_copy);
     yan_free(m->path);
     yan_free(m);
 }

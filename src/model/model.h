@@ -62,7 +62,7 @@ typedef struct {
 
 struct yan_model {
     char *path;
-    uint8_t *file_copy;        /* use_mmap = false: the file's bytes (else NULL) */
+    yan_mmap file_copy;        /* use_mmap = false: the file's bytes in huge-page memory */
     yan_gguf *gguf;            /* keeps the mapping alive */
     yan_arch arch;
     const char *arch_name;     /* static */

@@ -95,7 +95,6 @@ yan_status yan_mmap_copy(const char *path, yan_mmap *m) {
     uint8_t *p = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
     if (p > raw) munmap(raw, (size_t)(p - raw));
     if (raw + total > p + map_len) munmap(p + map_len, (size_t)(raw + total - (p + map_len)));
-    madvise(p, map_len, MADV_HUGEPAGE);
     size_t off = 0;
     while (off < len) {
         ssize_t r = pread(fd, p + off, len - off, (off_t)off);
@@ -109,6 +108,15 @@ yan_status yan_mmap_copy(const char *path, yan_mmap *m) {
         off += (size_t)r;
     }
     close(fd);
+    /* Fill first with ordinary pages (page faults with huge-page advice would
+     * compact memory synchronously, which is far slower), then ask the
+     * kernel to collapse the range into huge pages; where it cannot, the
+     * advice lets khugepaged do it later. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+    madvise(p, map_len, MADV_HUGEPAGE);
+    madvise(p, map_len, MADV_COLLAPSE);
     mprotect(p, map_len, PROT_READ);
     m->data = p;
     m->len = len;

@@ -339,11 +339,18 @@ static void attention_head(yan_context *c, int l, int t, int h, float *s) {
         const float *q = c->qkv + t * QKVD + (int64_t)h * HD;
         const uint8_t *kb = k_at(c, l, kvh, 0), *vb = v_at(c, l, kvh, 0);
         size_t kstride = (size_t)HD * c->plan.kv_elt, vstride = (size_t)HDV * c->plan.kv_elt;
-        for (int32_t j = 0; j < n_kv; j++) s[j] = kv_dot(c, q, kb + (size_t)j * kstride, HD) * scale;
-        yan_softmax(s, n_kv);
         float *o = c->att + (int64_t)t * NH * HDV + (int64_t)h * HDV;
-        memset(o, 0, (size_t)HDV * 4);
-        for (int32_t j = 0; j < n_kv; j++) kv_axpy(c, o, s[j], vb + (size_t)j * vstride, HDV);
+        if (c->kv_type == YAN_KV_F16) {
+            /* keys/values of one KV head are contiguous rows: blocked kernels */
+            yan_attn_scores_f16(q, (const uint16_t *)kb, n_kv, HD, scale, s);
+            yan_attn_softmax(s, n_kv);
+            yan_attn_values_f16(o, s, (const uint16_t *)vb, n_kv, HDV);
+        } else {
+            for (int32_t j = 0; j < n_kv; j++) s[j] = kv_dot(c, q, kb + (size_t)j * kstride, HD) * scale;
+            yan_attn_softmax(s, n_kv);
+            memset(o, 0, (size_t)HDV * 4);
+            for (int32_t j = 0; j < n_kv; j++) kv_axpy(c, o, s[j], vb + (size_t)j * vstride, HDV);
+        }
     }
 }
 

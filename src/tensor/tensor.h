@@ -117,6 +117,18 @@ void yan_axpy_f32(float *y, float a, const float *x, int64_t n); /* y += a * x *
 /* The same against an f16 vector (an f16 KV cache row). */
 float yan_dot_f16(const float *a, const uint16_t *b, int64_t n);
 void yan_axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
+/* Blocked attention over one KV head's contiguous f16 rows (kernel chosen
+ * once, AVX-512 / AVX2 / scalar). out[j] = scale * q . K_j for j < n_keys;
+ * out[0..head_dim_v) = sum_j w[j] * V_j (overwritten); yan_attn_softmax: as
+ * yan_softmax with a vectorised exp (in double, rounded once: expf but for
+ * rare last-bit cases) and the sum in double. The _ref forms: the plain
+ * per-key loops (tests). */
+void yan_attn_scores_f16(const float *q, const uint16_t *K, int64_t n_keys, int64_t head_dim, float scale, float *out);
+void yan_attn_values_f16(float *out, const float *w, const uint16_t *V, int64_t n_keys, int64_t head_dim_v);
+void yan_attn_softmax(float *x, int64_t n);
+void yan_attn_scores_f16_ref(const float *q, const uint16_t *K, int64_t n_keys, int64_t head_dim, float scale,
+                             float *out);
+void yan_attn_values_f16_ref(float *out, const float *w, const uint16_t *V, int64_t n_keys, int64_t head_dim_v);
 
 /* Rotary embedding of one head vector in place, position pos.
  * neox = false: pairs (x[2i], x[2i+1]) (llama.cpp's NORM layout, Llama);

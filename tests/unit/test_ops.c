@@ -96,6 +96,67 @@ TEST(ops_dot_axpy) {
     free(a), free(b), free(y), free(h);
 }
 
+/* The blocked attention kernels against the per-key loops (yan_dot_f16 /
+ * yan_axpy_f16 and the scalar reference) on random data, odd head sizes and
+ * key counts; tolerance 1e-5 of the sum of the terms' magnitudes. */
+TEST(ops_attn_blocked) {
+    enum { NK = 133, HDMAX = 136 };
+    float *q = malloc(sizeof(float) * HDMAX), *kf = malloc(sizeof(float) * NK * HDMAX);
+    uint16_t *K = malloc(sizeof(uint16_t) * NK * HDMAX), *V = malloc(sizeof(uint16_t) * NK * HDMAX);
+    float *sc = malloc(sizeof(float) * NK), *sr = malloc(sizeof(float) * NK), *w = malloc(sizeof(float) * NK);
+    float *o = malloc(sizeof(float) * HDMAX), *oref = malloc(sizeof(float) * HDMAX), *o2 = malloc(sizeof(float) * HDMAX);
+    uint64_t s = 77;
+    for (int i = 0; i < NK * HDMAX; i++) kf[i] = rng_unit(&s) * 2;
+    yan_f32_to_f16_row(kf, K, NK * HDMAX);
+    for (int i = 0; i < NK * HDMAX; i++) kf[i] = rng_unit(&s);
+    yan_f32_to_f16_row(kf, V, NK * HDMAX);
+    int hds[] = {1, 7, 8, 15, 16, 17, 33, 63, 64, 65, 80, 100, 128, 136};
+    int nks[] = {0, 1, 5, 7, 8, 9, 16, 31, 64, 133};
+    int bad = 0;
+    for (size_t a = 0; a < sizeof hds / sizeof hds[0]; a++)
+        for (size_t b = 0; b < sizeof nks / sizeof nks[0]; b++) {
+            int hd = hds[a], nk = nks[b];
+            float scale = 1.f / sqrtf((float)hd);
+            for (int i = 0; i < hd; i++) q[i] = rng_unit(&s);
+            yan_attn_scores_f16(q, K, nk, hd, scale, sc);
+            yan_attn_scores_f16_ref(q, K, nk, hd, scale, sr);
+            for (int j = 0; j < nk; j++) {
+                double mag = 0;
+                for (int i = 0; i < hd; i++) mag += fabs((double)q[i] * yan_f16_to_f32(K[j * hd + i]));
+                double tol = 1e-5 * mag * scale + 1e-30;
+                float perkey = yan_dot_f16(q, K + j * hd, hd) * scale;
+                bad += fabs((double)sc[j] - sr[j]) > tol;
+                bad += fabs((double)sc[j] - perkey) > tol;
+            }
+            /* softmax: against yan_softmax */
+            memcpy(w, sc, sizeof(float) * nk);
+            memcpy(sr, sc, sizeof(float) * nk);
+            yan_attn_softmax(w, nk);
+            yan_softmax(sr, nk);
+            for (int j = 0; j < nk; j++) bad += fabsf(w[j] - sr[j]) > 1e-5f * sr[j] + 1e-12f;
+            /* values: against the per-key axpy loop and the scalar reference */
+            yan_attn_values_f16(o, w, V, nk, hd);
+            yan_attn_values_f16_ref(oref, w, V, nk, hd);
+            for (int i = 0; i < hd; i++) o2[i] = 0;
+            for (int j = 0; j < nk; j++) yan_axpy_f16(o2, w[j], V + j * hd, hd);
+            for (int i = 0; i < hd; i++) {
+                double mag = 0;
+                for (int j = 0; j < nk; j++) mag += fabs((double)w[j] * yan_f16_to_f32(V[j * hd + i]));
+                double tol = 1e-5 * mag + 1e-30;
+                bad += fabs((double)o[i] - oref[i]) > tol;
+                bad += fabs((double)o[i] - o2[i]) > tol;
+            }
+        }
+    CHECK(bad == 0);
+    /* large and very negative scores: no overflow, zeros where expf underflows */
+    float x[19];
+    for (int i = 0; i < 19; i++) x[i] = i == 3 ? 1000.f : -1000.f + (float)i;
+    yan_attn_softmax(x, 19);
+    CHECK_NEAR(x[3], 1, 1e-6);
+    CHECK(x[0] == 0 && x[18] == 0);
+    free(q), free(kf), free(K), free(V), free(sc), free(sr), free(w), free(o), free(oref), free(o2);
+}
+
 /* RoPE from the definition, in double. */
 static void rope_def(double *x, int n_rot, int pos, double base, double fs, bool neox) {
     for (int i = 0; i < n_rot / 2; i++) {

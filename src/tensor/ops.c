@@ -430,7 +430,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))) static void a
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + i));
-    if (i < n) vmax = _mm512_mask_max_ps(vmax, (__mmask16)((1u << (n - i)) - 1), vmax, _mm512_loadu_ps(x + i));
+    if (i < n) { /* masked load: never touches memory past x[n - 1] */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, x + i));
+    }
     const __m256 mx = _mm256_set1_ps(_mm512_reduce_max_ps(vmax));
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     for (i = 0; i + 8 <= n; i += 8) {

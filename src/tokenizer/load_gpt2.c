@@ -91,7 +91,9 @@ yan_status yan_load_gpt2_parts(yan_tokenizer *t, const uint8_t *buf, size_t len,
         size_t kl;
         const char *k = yan_json_key(root, i, &kl);
         int64_t id;
-        if (!yan_json_int(yan_json_at(root, i), &id) || id < 0 || id >= (1 << 28)) {
+        /* ids index the vocabulary: one far beyond the entry count would only
+         * make us size tables for a hostile number */
+        if (!yan_json_int(yan_json_at(root, i), &id) || id < 0 || id >= (1 << 28) || (uint64_t)id >= n + 65536) {
             s = yan_fail(YAN_ERR_FORMAT, "%s: token '%.*s' has no valid id", path, (int)(kl > 60 ? 60 : kl), k);
             break;
         }

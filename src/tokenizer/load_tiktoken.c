@@ -83,7 +83,11 @@ yan_status yan_load_tiktoken(yan_tokenizer *t, const uint8_t *buf, size_t len, c
         for (; i < e; i++) {
             if (buf[i] < '0' || buf[i] > '9') return yan_fail(YAN_ERR_FORMAT, "%s:%zu: bad rank", path, line);
             rank = rank * 10 + (buf[i] - '0');
-            if (rank >= (1 << 28)) return yan_fail(YAN_ERR_FORMAT, "%s:%zu: rank too large", path, line);
+            /* ranks are contiguous from 0 and every line takes at least 4
+             * bytes, so a rank the file cannot reach is an error before any
+             * table is sized for it */
+            if (rank >= (1 << 28) || (uint64_t)rank > len / 4)
+                return yan_fail(YAN_ERR_FORMAT, "%s:%zu: rank too large for a file of %zu bytes", path, line, len);
         }
         if (rank < t->n_vocab && t->tok_type && t->tok_type[rank] != YAN_TT_UNDEFINED)
             return yan_fail(YAN_ERR_FORMAT, "%s:%zu: duplicate rank %ld", path, line, (long)rank);

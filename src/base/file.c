@@ -39,9 +39,12 @@ yan_status yan_read_file(const char *path, uint8_t **out, size_t *len) {
     return YAN_OK;
 }
 
-yan_status yan_mmap_open(const char *path, yan_mmap *m) {
+/* Open a regular file for reading: *fd and its size. An empty file is
+ * answered here (m becomes a valid empty view, *fd = -1). */
+static yan_status open_regular(const char *path, yan_mmap *m, int *fd_out, size_t *len) {
     m->data = NULL;
     m->len = 0;
+    *fd_out = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return yan_fail(YAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -54,36 +57,35 @@ yan_status yan_mmap_open(const char *path, yan_mmap *m) {
         close(fd);
         return yan_fail(YAN_ERR_IO, "%s: not a regular file", path);
     }
-    if (st.st_size == 0) {
+    *len = (size_t)st.st_size;
+    if (*len == 0) {
         close(fd);
         m->data = (const uint8_t *)"";
         return YAN_OK;
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    *fd_out = fd;
+    return YAN_OK;
+}
+
+yan_status yan_mmap_open(const char *path, yan_mmap *m) {
+    int fd;
+    size_t len;
+    yan_status s = open_regular(path, m, &fd, &len);
+    if (s || fd < 0) return s;
+    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED) return yan_fail(YAN_ERR_IO, "%s: cannot map: %s", path, strerror(e));
     m->data = p;
-    m->len = (size_t)st.st_size;
+    m->len = len;
     return YAN_OK;
 }
 
 yan_status yan_mmap_copy(const char *path, yan_mmap *m) {
-    m->data = NULL;
-    m->len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return yan_fail(YAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return yan_fail(YAN_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t len = (size_t)st.st_size;
-    if (len == 0) {
-        close(fd);
-        m->data = (const uint8_t *)"";
-        return YAN_OK;
-    }
+    int fd;
+    size_t len;
+    yan_status s = open_regular(path, m, &fd, &len);
+    if (s || fd < 0) return s;
     /* 2 MiB-aligned anonymous memory, so that huge pages can back it */
     const size_t huge = (size_t)2 << 20;
     size_t map_len = (len + huge - 1) / huge * huge, total = map_len + huge;

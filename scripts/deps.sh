@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages yan needs, only those that are missing.
 #   scripts/deps.sh build   compiler and build tools
-#   scripts/deps.sh test    + what the tests and peers need (node, pcre2, corpora, clang fuzzing, sentencepiece)
-#   scripts/deps.sh bench   + benchmark peers
+#   scripts/deps.sh test    + what the tests and peers need (node, pcre2, corpora, clang fuzzing,
+#                           sentencepiece, PyTorch for the training check, OpenMPI)
+#   scripts/deps.sh bench   + benchmark peers (OpenBLAS for PyTorch)
 set -euo pipefail
 group=${1:-build}
 pkgs=(gcc make pkg-config libc6-dev)
 if [ "$group" = test ] || [ "$group" = bench ]; then
   pkgs+=(libpcre2-dev clang libclang-rt-14-dev llvm bible-kjv fortunes-zh unicode-data
-         nodejs sentencepiece python3 python3-sentencepiece valgrind bzip2)
+         nodejs sentencepiece python3 python3-sentencepiece valgrind bzip2
+         python3-torch python3-numpy openmpi-bin libopenmpi-dev)
+fi
+if [ "$group" = bench ]; then
+  pkgs+=(libopenblas0-openmp)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

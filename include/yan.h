@@ -231,6 +231,21 @@ YAN_API const char *yan_model_chat_template(const yan_model *m);
  * Returns bytes written (NUL-terminated) or -(bytes needed). */
 YAN_API int64_t yan_model_describe(const yan_model *m, char *buf, size_t cap);
 
+/* Apply a LoRA adapter (llama.cpp's GGUF adapter format: general.type =
+ * adapter, adapter.type = lora, adapter.lora.alpha, tensors <name>.lora_a and
+ * <name>.lora_b) to a loaded model: each adapted matrix W becomes an f32 copy
+ * of W + scale * alpha / r * B A. Call before creating contexts; several
+ * adapters may be applied one after the other. Errors name the file: not an
+ * adapter, another architecture, a tensor the model lacks, shapes that do not
+ * fit (the model is unchanged then). */
+YAN_API yan_status yan_model_apply_lora(yan_model *m, const char *adapter_path, float scale);
+
+/* Write base + adapter as one model (atomically, to a new file): every
+ * adapted matrix becomes W + scale * alpha / r * B A, stored in W's own type
+ * (quantized types are re-encoded); everything else is copied. */
+YAN_API yan_status yan_lora_merge(const char *base_path, const char *adapter_path, float scale,
+                                  const char *out_path);
+
 /* Rewrite the GGUF model at in_path with its weight matrices in another type
  * and write it atomically to out_path (a different file). type is one of
  * "q8_0", "q4_0", "q4_K_M", "q4_K_S" (= "q4_K"), "q5_K_M", "q5_K_S" (= "q5_K"),

@@ -41,6 +41,8 @@ static void usage(FILE *f) {
             "  --threads N, -t N     threads (default: all cores)\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
             "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
+            "  --lora FILE           apply a LoRA adapter (GGUF; up to 8, in order)\n"
+            "  --lora-scale S        scale of the adapters (default 1)\n"
             "                        the file (faster generation on large models, slower load)\n"
             "  --verbose             after each answer, on stderr: prompt tokens evaluated and\n"
             "                        reused from the cache, answer tokens and speed\n"
@@ -268,6 +270,9 @@ int yan_cmd_chat(int argc, char **argv) {
     yan_context_params cp = yan_context_params_default();
     yan_model_params mp = yan_model_params_default();
     yan_sampler_params sp = yan_sampler_params_default();
+    const char *loras[8];
+    int n_lora = 0;
+    float lora_scale = 1.0f;
     chat c = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -281,6 +286,8 @@ int yan_cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
         else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--lora") && v) { if (n_lora < 8) loras[n_lora++] = v; i++; }
+        else if (!strcmp(a, "--lora-scale")) { lora_scale = (float)cmd_float(a, v); i++; }
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) c.verbose = true;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "yan chat: unknown option '%s' (or it needs a value)\n", a);
@@ -301,6 +308,8 @@ int yan_cmd_chat(int argc, char **argv) {
     char *line = NULL;
     yan_status s = yan_model_load(path, &mp, &c.m);
     if (s) { cmd_fail("cannot load model", s); goto out; }
+    for (int k = 0; k < n_lora; k++)
+        if ((s = yan_model_apply_lora(c.m, loras[k], lora_scale))) { cmd_fail("cannot apply the LoRA adapter", s); goto out; }
     c.tok = yan_model_tokenizer(c.m);
     if (!c.tmpl) {
         bool rec = false;

@@ -116,6 +116,8 @@ static void usage(FILE *f) {
             "  --ignore-eos          keep generating past end-of-generation tokens\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
             "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
+            "  --lora FILE           apply a LoRA adapter (GGUF; up to 8, in order)\n"
+            "  --lora-scale S        scale of the adapters (default 1)\n"
             "                        the file (faster generation on large models, slower load)\n"
             "  --verbose             timings and token counts on stderr\n"
             "%s\n"
@@ -170,6 +172,9 @@ int yan_cmd_run(int argc, char **argv) {
     yan_context_params cp = yan_context_params_default();
     yan_model_params mp = yan_model_params_default();
     yan_sampler_params sp = yan_sampler_params_default();
+    const char *loras[8];
+    int n_lora = 0;
+    float lora_scale = 1.0f;
     const char **stops = calloc((size_t)argc + 1, sizeof *stops);
     int n_stop = 0;
     if (!stops) return cmd_fail("run", YAN_ERR_NOMEM);
@@ -188,6 +193,8 @@ int yan_cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--chat-template") && v) { tmpl = v; i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
         else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--lora") && v) { if (n_lora < 8) loras[n_lora++] = v; i++; }
+        else if (!strcmp(a, "--lora-scale")) { lora_scale = (float)cmd_float(a, v); i++; }
         else if (!strcmp(a, "--chat")) chat = true;
         else if (!strcmp(a, "--no-bos")) no_bos = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
@@ -226,6 +233,8 @@ int yan_cmd_run(int argc, char **argv) {
     double t0 = now_s();
     yan_status s = yan_model_load(path, &mp, &m);
     if (s) { cmd_fail("cannot load model", s); goto out; }
+    for (int k = 0; k < n_lora; k++)
+        if ((s = yan_model_apply_lora(m, loras[k], lora_scale))) { cmd_fail("cannot apply the LoRA adapter", s); goto out; }
     double t_load = now_s() - t0;
 
     const char *text = prompt;

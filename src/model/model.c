@@ -463,6 +463,8 @@ void yan_model_free(yan_model *m) {
     }
     yan_free(m->layers);
     yan_free(m->vecs);
+    for (int i = 0; i < m->n_lora; i++) yan_free(m->lora_bufs[i]);
+    yan_free(m->lora_bufs);
     yan_free(m->name);
     yan_free(m->chat_template);
     yan_gguf_close(m->gguf);

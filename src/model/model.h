@@ -83,6 +83,8 @@ struct yan_model {
     uint64_t n_params, weight_bytes;
     uint32_t type_count[YAN_GGML_TYPE_COUNT]; /* tensors per ggml type */
     uint64_t type_bytes[YAN_GGML_TYPE_COUNT];
+    float **lora_bufs;         /* f32 matrices made by yan_model_apply_lora (lora.c) */
+    int n_lora;
 };
 
 /* true when id ends a turn or the text (EOS, EOT, <|im_end|>, ...). */

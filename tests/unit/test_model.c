@@ -905,3 +905,126 @@ TEST(model_generate) {
     wmodel_free(&w);
     CHECK(yan_alloc_used() == before);
 }
+
+/* ------------------------------------------------------------------- LoRA */
+
+typedef struct {
+    const char *target;
+    int64_t in, out;
+    float *a, *b; /* r x in, out x r */
+} lora_t;
+
+/* Write an adapter for the targets (rank r, alpha); mutate: "type", "arch",
+ * "shape" or NULL. */
+static void write_adapter(const char *path, lora_t *lt, int n, int r, float alpha, const char *mutate) {
+    yan_gguf_writer *gw = NULL;
+    CHECK(yan_gguf_writer_new(&gw) == YAN_OK);
+    const char *arch = mutate && !strcmp(mutate, "arch") ? "qwen2" : "llama";
+    const char *type = mutate && !strcmp(mutate, "type") ? "model" : "adapter";
+    CHECK(yan_gguf_w_set_str(gw, "general.architecture", arch, strlen(arch)) == YAN_OK);
+    CHECK(yan_gguf_w_set_str(gw, "general.type", type, strlen(type)) == YAN_OK);
+    CHECK(yan_gguf_w_set_str(gw, "adapter.type", "lora", 4) == YAN_OK);
+    CHECK(yan_gguf_w_set_f32(gw, "adapter.lora.alpha", alpha) == YAN_OK);
+    char name[128];
+    for (int i = 0; i < n; i++) {
+        uint64_t da[2] = {(uint64_t)lt[i].in + (mutate && !strcmp(mutate, "shape") ? 1 : 0), (uint64_t)r};
+        uint64_t db[2] = {(uint64_t)r, (uint64_t)lt[i].out};
+        snprintf(name, sizeof name, "%s.lora_a", lt[i].target);
+        CHECK(yan_gguf_w_add_tensor(gw, name, YAN_T_F32, 2, da, lt[i].a) == YAN_OK);
+        snprintf(name, sizeof name, "%s.lora_b", lt[i].target);
+        CHECK(yan_gguf_w_add_tensor(gw, name, YAN_T_F32, 2, db, lt[i].b) == YAN_OK);
+    }
+    CHECK(yan_gguf_w_write(gw, path) == YAN_OK);
+    yan_gguf_writer_free(gw);
+}
+
+static double lora_vs_ref(const char *model_path, const char *adapter, const float *ref, int V) {
+    yan_model *m = NULL;
+    CHECK(yan_model_load(model_path, NULL, &m) == YAN_OK);
+    if (!m) return 1e9;
+    if (adapter) {
+        yan_status st = yan_model_apply_lora(m, adapter, 1.0f);
+        if (st) fprintf(stderr, "  apply: %s\n", yan_last_error());
+        CHECK(st == YAN_OK);
+    }
+    yan_context *c = new_ctx(m, 32, 0, 2, YAN_KV_F32);
+    CHECK(yan_eval(c, k_toks, N_TOKS, true) == YAN_OK);
+    double worst = 0;
+    for (int t = 0; t < N_TOKS; t++) {
+        double d = rel_diff(yan_logits(c, t), ref + (size_t)t * V, V);
+        if (d > worst) worst = d;
+    }
+    yan_context_free(c);
+    yan_model_free(m);
+    return worst;
+}
+
+TEST(model_lora_apply_and_merge) {
+    for (int q = 0; q < 2; q++) {
+        spec s = base_spec("llama");
+        s.wtype = q ? YAN_T_Q8_0 : YAN_T_F32;
+        wmodel w;
+        const char *path = tmp_path("lora_base.gguf"), *ad = tmp_path("lora.gguf");
+        write_model(&s, &w, path);
+        const int r = 4;
+        const float alpha = 8;
+        lora_t lt[2] = {{"blk.0.attn_q.weight", s.C, s.NH * s.HD, NULL, NULL},
+                        {"blk.1.ffn_down.weight", s.FF, s.C, NULL, NULL}};
+        for (int i = 0; i < 2; i++) {
+            lt[i].a = malloc(sizeof(float) * (size_t)(r * lt[i].in));
+            lt[i].b = malloc(sizeof(float) * (size_t)(r * lt[i].out));
+            for (int64_t k = 0; k < r * lt[i].in; k++) lt[i].a[k] = 0.3f * frand();
+            for (int64_t k = 0; k < r * lt[i].out; k++) lt[i].b[k] = 0.3f * frand();
+            /* the reference weights: W + alpha / r * B A */
+            tw *t = find_w(&w, lt[i].target);
+            CHECK(t != NULL);
+            for (int64_t o = 0; o < lt[i].out; o++)
+                for (int64_t j = 0; j < lt[i].in; j++) {
+                    double acc = 0;
+                    for (int k = 0; k < r; k++) acc += (double)lt[i].b[o * r + k] * lt[i].a[k * lt[i].in + j];
+                    t->f[o * lt[i].in + j] += (float)(alpha / r * acc);
+                }
+        }
+        write_adapter(ad, lt, 2, r, alpha, NULL);
+        float *ref = malloc((size_t)N_TOKS * w.V * 4);
+        ref_forward(&w, k_toks, N_TOKS, ref);
+        double d = lora_vs_ref(path, ad, ref, w.V);
+        /* q8_0: the other matrices stay q8_0 (activations quantized on the fly) */
+        if (d > (q ? 3e-2 : 1e-4)) fprintf(stderr, "  lora apply (%s): %g\n", q ? "q8_0" : "f32", d);
+        CHECK(d <= (q ? 3e-2 : 1e-4));
+        /* merged: f32 exact; q8_0 re-encoded, so within quantization error */
+        const char *merged = tmp_path("lora_merged.gguf");
+        CHECK(yan_lora_merge(path, ad, 1.0f, merged) == YAN_OK);
+        d = lora_vs_ref(merged, NULL, ref, w.V);
+        if (d > (q ? 3e-2 : 1e-4)) fprintf(stderr, "  lora merge (%s): %g\n", q ? "q8_0" : "f32", d);
+        CHECK(d <= (q ? 3e-2 : 1e-4));
+
+        if (q == 0) {
+            /* bad adapters: the model is left unchanged and the error names the file */
+            const char *bad = tmp_path("lora_bad.gguf");
+            const char *muts[] = {"type", "arch", "shape"};
+            yan_model *m = NULL;
+            CHECK(yan_model_load(path, NULL, &m) == YAN_OK);
+            for (int k = 0; k < 3 && m; k++) {
+                write_adapter(bad, lt, 2, r, alpha, muts[k]);
+                CHECK(yan_model_apply_lora(m, bad, 1.0f) == YAN_ERR_FORMAT);
+                CHECK(strstr(yan_last_error(), "lora_bad.gguf") != NULL);
+                CHECK(yan_lora_merge(path, bad, 1.0f, merged) != YAN_OK);
+            }
+            lora_t missing = lt[0];
+            missing.target = "blk.7.attn_q.weight";
+            write_adapter(bad, &missing, 1, r, alpha, NULL);
+            CHECK(yan_model_apply_lora(m, bad, 1.0f) == YAN_ERR_FORMAT);
+            CHECK(strstr(yan_last_error(), "blk.7.attn_q.weight") != NULL);
+            CHECK(yan_model_apply_lora(m, path, 1.0f) == YAN_ERR_FORMAT); /* a model is not an adapter */
+            yan_model_free(m);
+            CHECK(lora_vs_ref(path, NULL, ref, w.V) > 1e-3); /* the adapter does change the logits */
+        }
+        for (int i = 0; i < 2; i++) {
+            free(lt[i].a);
+            free(lt[i].b);
+        }
+        free(ref);
+        wmodel_free(&w);
+    }
+}

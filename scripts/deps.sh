@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages yan needs, only those that are missing.
-#   scripts/deps.sh build   compiler and build tools
+#   scripts/deps.sh build   compiler, build tools, libmicrohttpd and cJSON (the server)
 #   scripts/deps.sh test    + what the tests and peers need (node, pcre2, corpora, clang fuzzing,
 #                           sentencepiece, PyTorch for the training check, OpenMPI)
 #   scripts/deps.sh bench   + benchmark peers (OpenBLAS for PyTorch)
 set -euo pipefail
 group=${1:-build}
-pkgs=(gcc make pkg-config libc6-dev)
+pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev)
 if [ "$group" = test ] || [ "$group" = bench ]; then
   pkgs+=(libpcre2-dev clang libclang-rt-14-dev llvm bible-kjv fortunes-zh unicode-data
          nodejs sentencepiece python3 python3-sentencepiece valgrind bzip2

@@ -32,6 +32,7 @@ int cmd_is_help(const char *arg);
 int cmd_int(const char *opt, const char *val);
 
 /* Shared by the inference commands (run, chat, perplexity, bench; in cmd_run.c). */
+#define CMD_DEFAULT_MODEL_FILE "yan-default.gguf" /* in models/ of the source tree */
 #define CMD_DEFAULT_CTX 4096 /* context when --ctx is not given: the model's, at most this */
 /* Parse a non-negative finite number; exits with a message on error. */
 double cmd_float(const char *opt, const char *val);
@@ -46,6 +47,11 @@ const char *cmd_sampler_help(void);
 int cmd_kv_type(const char *opt, const char *val, yan_kv_type *out);
 /* requested > 0, else the model's training context capped at CMD_DEFAULT_CTX. */
 int32_t cmd_default_ctx(const yan_model *m, int32_t requested);
+/* The built-in default model (used when run/chat get no MODEL): $YAN_MODEL,
+ * else models/yan-default.gguf next to the yan binary's folder (the source
+ * tree: build/yan -> models/), else <prefix>/share/yan/yan-default.gguf for an
+ * installed yan. NULL (with a message printed) when none exists. */
+const char *cmd_default_model(void);
 /* A seed from the clock and the process id (when --seed is not given). */
 uint64_t cmd_clock_seed(void);
 #endif

@@ -27,8 +27,9 @@ static double now_s(void) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: yan chat MODEL.gguf [options]\n\n"
-            "Talks with a model: type a message and press enter; the answer streams back.\n"
+            "usage: yan chat [MODEL.gguf] [options]\n\n"
+            "Talks with a model (without MODEL: the built-in one, models/" CMD_DEFAULT_MODEL_FILE ").\n"
+            "Type a message and press enter; the answer streams back.\n"
             "The history is kept (earlier turns are not recomputed). '/reset' starts over,\n"
             "'/exit' or end of input quits. Works with input from a pipe (one message a line).\n"
             "When the history no longer fits the context, it is cleared (the system\n"
@@ -41,9 +42,9 @@ static void usage(FILE *f) {
             "  --threads N, -t N     threads (default: all cores)\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
             "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
+            "                        the file (faster generation on large models, slower load)\n"
             "  --lora FILE           apply a LoRA adapter (GGUF; up to 8, in order)\n"
             "  --lora-scale S        scale of the adapters (default 1)\n"
-            "                        the file (faster generation on large models, slower load)\n"
             "  --verbose             after each answer, on stderr: prompt tokens evaluated and\n"
             "                        reused from the cache, answer tokens and speed\n"
             "%s\n"
@@ -299,8 +300,7 @@ int yan_cmd_chat(int argc, char **argv) {
             return 2;
         }
     }
-    if (!path) {
-        fprintf(stderr, "yan chat: MODEL is required\n");
+    if (!path && !(path = cmd_default_model())) {
         usage(stderr);
         return 2;
     }

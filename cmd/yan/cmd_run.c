@@ -99,8 +99,9 @@ uint64_t cmd_clock_seed(void) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: yan run MODEL.gguf -p PROMPT [options]\n\n"
-            "Generates a continuation of PROMPT and streams it to stdout.\n\n"
+            "usage: yan run [MODEL.gguf] -p PROMPT [options]\n\n"
+            "Generates a continuation of PROMPT and streams it to stdout. Without MODEL,\n"
+            "the built-in model (models/" CMD_DEFAULT_MODEL_FILE ", or $YAN_MODEL) is used.\n\n"
             "  -p, --prompt TEXT     the prompt\n"
             "  -f, --file FILE       read the prompt from FILE ('-' = stdin)\n"
             "  -n, --n-predict N     most tokens to generate (default 128; 0 = until the\n"
@@ -116,9 +117,9 @@ static void usage(FILE *f) {
             "  --ignore-eos          keep generating past end-of-generation tokens\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
             "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
+            "                        the file (faster generation on large models, slower load)\n"
             "  --lora FILE           apply a LoRA adapter (GGUF; up to 8, in order)\n"
             "  --lora-scale S        scale of the adapters (default 1)\n"
-            "                        the file (faster generation on large models, slower load)\n"
             "  --verbose             timings and token counts on stderr\n"
             "%s\n"
             "A prompt that does not fit the context together with -n tokens is an error:\n"
@@ -211,8 +212,13 @@ int yan_cmd_run(int argc, char **argv) {
             return 2;
         }
     }
-    if (!path || (!prompt && !prompt_file)) {
-        fprintf(stderr, "yan run: MODEL and -p PROMPT (or -f FILE) are required\n");
+    if (!prompt && !prompt_file) {
+        fprintf(stderr, "yan run: -p PROMPT (or -f FILE) is required\n");
+        usage(stderr);
+        free(stops);
+        return 2;
+    }
+    if (!path && !(path = cmd_default_model())) {
         usage(stderr);
         free(stops);
         return 2;
@@ -322,4 +328,26 @@ out:
     free(file_text);
     free(stops);
     return rc;
+}
+
+const char *cmd_default_model(void) {
+    static char buf[4096];
+    const char *env = getenv("YAN_MODEL");
+    if (env && *env) return env;
+    char exe[2048];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0; /* the binary's folder: <tree>/build or <prefix>/bin */
+            snprintf(buf, sizeof buf, "%s/../models/" CMD_DEFAULT_MODEL_FILE, exe);
+            if (access(buf, R_OK) == 0) return buf;
+            snprintf(buf, sizeof buf, "%s/../share/yan/" CMD_DEFAULT_MODEL_FILE, exe);
+            if (access(buf, R_OK) == 0) return buf;
+        }
+    }
+    fprintf(stderr, "yan: no MODEL given and the built-in model (" CMD_DEFAULT_MODEL_FILE ") was not found "
+                    "next to the yan binary; pass a GGUF file or set YAN_MODEL\n");
+    return NULL;
 }

@@ -27,9 +27,9 @@ void yan_adamw_free(yan_adamw *o);
 /* One step at learning rate lr with m->grads (grads are not cleared). */
 void yan_adamw_step(yan_adamw *o, yan_tmodel *m, float lr);
 
-/* sqrt(sum g^2) over all gradients; when max_norm > 0 and the norm exceeds
- * it, scale the gradients by max_norm / norm. Returns the norm before
- * clipping. */
+/* sqrt(sum g^2) over all gradients; when max_norm > 0 and
+ * max_norm / (norm + 1e-6) < 1 (torch.nn.utils.clip_grad_norm_'s rule),
+ * scale the gradients by that factor. Returns the norm before clipping. */
 float yan_grad_clip(yan_tmodel *m, float max_norm);
 
 #endif /* YAN_ADAMW_H */

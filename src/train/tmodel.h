@@ -54,7 +54,8 @@ typedef struct yan_tact yan_tact; /* activations; private to tmodel.c */
 
 typedef struct yan_tmodel {
     yan_tconfig cfg;
-    int64_t n_params;     /* floats in params (= in grads) */
+    int64_t n_params;     /* floats in params (= in grads), with the zero
+                           * padding that aligns tensors to 64 bytes */
     float *params;        /* 64-byte aligned */
     float *grads;         /* 64-byte aligned, same layout */
     yan_tparam *tensors;
@@ -108,15 +109,16 @@ yan_status yan_tmodel_to_gguf(const yan_tmodel *m, const yan_tokenizer *tok,
  * caller). */
 float yan_tmodel_forward(yan_tmodel *m, const int32_t *inputs, const int32_t *targets, int B, int T);
 
-/* Logits of the last forward: (B*T) rows of V floats. */
+/* Logits of the last forward: (B*T) rows of V floats. yan_tmodel_backward
+ * reuses this buffer for their gradient: read the logits before it. */
 const float *yan_tmodel_logits(const yan_tmodel *m);
 
 /* Number of targets counted by the last forward. */
 int64_t yan_tmodel_n_targets(const yan_tmodel *m);
 
-/* Backward of the last forward (which must have had targets): grads +=
- * scale * d(mean loss)/d(params). scale lets gradient accumulation over k
- * micro-batches use 1/k. */
+/* Backward of the last forward (which must have had targets; once per
+ * forward): grads += scale * d(mean loss)/d(params). scale lets gradient
+ * accumulation over k micro-batches use 1/k. */
 void yan_tmodel_backward(yan_tmodel *m, float scale);
 
 void yan_tmodel_zero_grad(yan_tmodel *m);

@@ -6,6 +6,12 @@
 #   make fuzz       build libFuzzer targets   make fuzz-run  short bounded fuzz runs
 #   make bench      benchmarks side by side with the peers
 #   make install    PREFIX=/usr/local: lib, header, yan, pkg-config file
+# make MPI=1: data-parallel `yan train` over MPI (mpicc, -DYAN_MPI), built in build/mpi
+ifeq ($(MPI),1)
+CC      := mpicc
+BUILD   ?= build/mpi
+override CFLAGS += -DYAN_MPI
+endif
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local

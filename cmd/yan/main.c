@@ -14,6 +14,7 @@ static const subcommand CMDS[] = {
     {"detokenize", yan_cmd_detokenize, "token ids -> text"},
     {"tokenizer", yan_cmd_tokenizer, "tokenizer tools: info, train, convert"},
     {"data", yan_cmd_data, "training data: tokenize a corpus into shards (prepare, info, cat)"},
+    {"train", yan_cmd_train, "pre-train a llama model on prepared data (checkpoints, resume, MPI)"},
     {"run", yan_cmd_run, "generate text from a prompt with a GGUF model (streams)"},
     {"chat", yan_cmd_chat, "talk with a GGUF model (history, /reset, /exit)"},
     {"info", yan_cmd_info, "a GGUF model's architecture, tensor types and memory plan"},

@@ -293,6 +293,16 @@ YAN_API yan_status yan_eval(yan_context *ctx, const yan_token *tokens, size_t n,
  * NULL when not available. Valid until the next yan_eval. */
 YAN_API const float *yan_logits(const yan_context *ctx, int32_t i);
 
+/* Embedding of a text: the model's final hidden states (after the output
+ * norm) for tokens[0..n), mean-pooled over the tokens and L2-normalised;
+ * n_embd floats into out (cap >= yan_model_n_embd, else YAN_ERR_TOO_SMALL,
+ * nothing written). The tokens are evaluated from position 0 in this
+ * context, in steps of n_batch: this CLEARS the context's cache (afterwards
+ * yan_context_n_past is 0 and no logits are available). Errors: INVALID_ARG
+ * (no tokens, an id outside the vocabulary), CONTEXT_FULL (n > n_ctx; the
+ * cache is then left as it was), NOMEM. Not thread-safe (it uses the context). */
+YAN_API yan_status yan_embed(yan_context *ctx, const yan_token *tokens, size_t n, float *out, size_t cap);
+
 /* ----------------------------------------------------------------- sampler */
 
 typedef struct {
@@ -376,6 +386,140 @@ YAN_API int64_t yan_chat_format(const yan_model *m, const char *name, const yan_
 /* The family yan recognises in the model's template ("chatml", ...), or the
  * fallback it uses ("chatml") when unrecognised; *recognised tells which. */
 YAN_API const char *yan_chat_template_family(const yan_model *m, bool *recognised);
+
+/* ------------------------------------------------------------------ safety */
+
+/* Content moderation by rules the operator controls: a text file of phrases
+ * and small patterns per category (format in data/safety/README.md; the
+ * built-in default set is compiled into the library). Text is matched after
+ * normalisation: case, full-width forms, accents, styled and compatibility
+ * letters, invisible characters; Latin words match whole, CJK as substrings;
+ * separators inside words ("k.i.l.l", "k i l l"), repeated letters
+ * ("kiiill") and leetspeak (0->o 1->i 3->e 4->a 5->s 7->t @->a $->s, and
+ * Cyrillic/Greek look-alikes, only in matches that also hold a real Latin
+ * letter) are seen through. Categories are OpenAI's moderation categories. */
+
+typedef enum {
+    YAN_MOD_HARASSMENT = 0,
+    YAN_MOD_HARASSMENT_THREATENING = 1,
+    YAN_MOD_HATE = 2,
+    YAN_MOD_HATE_THREATENING = 3,
+    YAN_MOD_ILLICIT = 4,
+    YAN_MOD_ILLICIT_VIOLENT = 5,
+    YAN_MOD_SELF_HARM = 6,
+    YAN_MOD_SELF_HARM_INTENT = 7,
+    YAN_MOD_SELF_HARM_INSTRUCTIONS = 8,
+    YAN_MOD_SEXUAL = 9,
+    YAN_MOD_SEXUAL_MINORS = 10,
+    YAN_MOD_VIOLENCE = 11,
+    YAN_MOD_VIOLENCE_GRAPHIC = 12,
+    YAN_MOD_COUNT = 13
+} yan_mod_category;
+
+/* OpenAI's name of a category ("harassment/threatening"), NULL when out of range. */
+YAN_API const char *yan_mod_category_name(int c);
+/* The category with that name (case-insensitive), or -1. */
+YAN_API int yan_mod_category_find(const char *name);
+
+typedef struct yan_moderator yan_moderator;
+
+typedef struct {
+    const char *rules_path; /* rules file; NULL = rules_text */
+    const char *rules_text; /* rules in memory when rules_path is NULL; NULL too = the built-in rules */
+    size_t rules_len;       /* bytes of rules_text */
+} yan_moderator_params;
+
+YAN_API yan_moderator_params yan_moderator_params_default(void);
+
+/* Load and compile the rules (and the built-in prompt-injection rules). On
+ * error *out is NULL and yan_last_error() names the file and line
+ * ("rules.txt:12: unknown section 'violance' ..."). The moderator is
+ * immutable: any number of threads may use it at once. */
+YAN_API yan_status yan_moderator_new(const yan_moderator_params *p, yan_moderator **out);
+YAN_API void yan_moderator_free(yan_moderator *m);
+YAN_API size_t yan_moderator_n_rules(const yan_moderator *m);
+/* The built-in rules text (static; *len may be NULL). */
+YAN_API const char *yan_moderator_default_rules(size_t *len);
+
+typedef struct {
+    const char *rule;            /* the rule as written (owned by the moderator); NULL = no match */
+    const char *source;          /* its file, "<default>" for the built-in rules */
+    int32_t line;                /* 1-based line in source */
+    yan_mod_category category;   /* the rule's own category */
+    float weight;
+    uint64_t start, end;         /* matched bytes of the text [start, end) (streams: from the start) */
+} yan_mod_match;
+
+typedef struct {
+    bool flagged;                          /* any category flagged */
+    bool categories[YAN_MOD_COUNT];        /* score >= the category's threshold (and > 0) */
+    float scores[YAN_MOD_COUNT];           /* [0, 1]: 1 - prod(1 - weight) over the distinct
+                                              rules matched; a parent category (harassment)
+                                              takes at least its subcategories' scores */
+    yan_mod_match matches[YAN_MOD_COUNT];  /* earliest match per category (or its subcategories) */
+    yan_mod_match first;                   /* the explanation: earliest match in a flagged
+                                              category, else earliest match at all */
+    int32_t n_matched;                     /* distinct rules matched */
+} yan_moderation;
+
+/* Moderate len bytes of text (any bytes; invalid UTF-8 counts as separators).
+ * Time is linear in len; memory does not grow with len.
+ * Thread-safe. Returns YAN_ERR_NOMEM when scratch cannot be allocated. */
+YAN_API yan_status yan_moderate(const yan_moderator *m, const char *text, size_t len, yan_moderation *res);
+
+/* Streaming moderation of generated text: feed chunks as they come (split
+ * anywhere, even inside a UTF-8 character); a rule that spans chunks is found.
+ * Memory is fixed at creation (no text is kept). After each feed, res (may be
+ * NULL) holds the result so far, flagged as soon as a rule match is decided: a
+ * match ending exactly at the end of the chunk, where the word may go on
+ * ("kill" + "er"), is decided by the next feed or by finish.
+ * A stream must not outlive its moderator; one thread uses a stream at a time. */
+typedef struct yan_moderate_stream yan_moderate_stream;
+YAN_API yan_status yan_moderate_stream_new(const yan_moderator *m, yan_moderate_stream **out);
+YAN_API void yan_moderate_stream_free(yan_moderate_stream *s);
+/* Start over with a new text (keeps the memory). */
+YAN_API void yan_moderate_stream_reset(yan_moderate_stream *s);
+YAN_API yan_status yan_moderate_stream_feed(yan_moderate_stream *s, const char *text, size_t len,
+                                            yan_moderation *res);
+/* End of the text; the stream takes no more chunks until reset. */
+YAN_API yan_status yan_moderate_stream_finish(yan_moderate_stream *s, yan_moderation *res);
+
+/* Prompt-injection screen: weighted signals summed into a score (at most 1)
+ * and compared with a threshold (0.5 in the built-in rules). */
+typedef enum {
+    YAN_INJ_OVERRIDE = 0,    /* "ignore all previous instructions", "忽略之前的指令" */
+    YAN_INJ_PERSONA = 1,     /* "you are now DAN", "act as ... without restrictions" */
+    YAN_INJ_REVEAL = 2,      /* "print your system prompt", "输出你的系统提示" */
+    YAN_INJ_ROLE_MARKER = 3, /* "<|im_start|>system", "[INST]", "<<SYS>>", "### System:", "system:" at a line start */
+    YAN_INJ_ENCODED = 4,     /* a base64 block that decodes to one of the above */
+    YAN_INJ_COUNT = 5
+} yan_injection_signal;
+
+/* "override", "persona", "reveal", "role_marker", "encoded"; NULL when out of range. */
+YAN_API const char *yan_injection_signal_name(int s);
+
+typedef struct {
+    float score;                         /* [0, 1] */
+    float threshold;
+    bool flagged;                        /* score >= threshold */
+    uint32_t signals;                    /* bit 1u << yan_injection_signal per signal that fired */
+    float signal_scores[YAN_INJ_COUNT];  /* each signal's share of the score */
+    char reason[512];                    /* 'override: "ignore all previous instructions"; ...', "" if none */
+} yan_injection_result;
+
+/* Screen len bytes of user input. m may be NULL: the built-in rules are then
+ * compiled for this call. Thread-safe. */
+YAN_API yan_status yan_injection_check(const yan_moderator *m, const char *text, size_t len,
+                                       yan_injection_result *res);
+
+/* Write the OpenAI /v1/moderations response for n inputs:
+ * {"id": id, "model": "yan-moderation", "results": [{"flagged", "categories",
+ * "category_scores", "category_applied_input_types", "injection": {...},
+ * "matches": [...]}]}; inj may be NULL (no "injection" objects). Returns the
+ * bytes written (NUL-terminated), -(bytes needed including the NUL) when cap
+ * is too small (nothing written), INT64_MIN when memory runs out. */
+YAN_API int64_t yan_moderation_to_json(const char *id, const yan_moderation *res, const yan_injection_result *inj,
+                                       size_t n, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@ static const subcommand CMDS[] = {
     {"bench", yan_cmd_bench, "prompt and generation speed, like llama-bench"},
     {"quantize", yan_cmd_quantize, "convert a GGUF model's weights to q8_0, q4_0, q4_K_M, ..."},
     {"lora", yan_cmd_lora, "LoRA adapters: merge one into a model"},
+    {"moderate", yan_cmd_moderate, "content moderation (OpenAI categories) and prompt-injection screen"},
     {"version", yan_cmd_version, "print the version and CPU features"},
 };
 

@@ -16,7 +16,30 @@
  *   train_check bench [--dim N] [--layers N] [--heads N] [--kv-heads N]
  *                     [--ff N] [--n-vocab V] [--tied] [--batch B] [--seq T]
  *                     [--threads N] [--steps N]
- *       times forward + backward + clip + AdamW steps on random tokens.
+ *                     [--lora-rank R [--lora-targets LIST] [--quant TYPE]
+ *                      [--exact-forward]]
+ *       times forward + backward + clip + AdamW steps on random tokens;
+ *       with --lora-rank, of LoRA adapters on a random base written to a
+ *       temporary GGUF (quantized to TYPE with yan_model_quantize: a mapped
+ *       base; --exact-forward: its forward on dequantized tiles too), and
+ *       prints the memory the base takes.
+ *   train_check logprobs MODEL IDS OUT.bin [--lora ADAPTER] [--threads N]
+ *       yan's inference engine (public API: yan_model_load, then
+ *       yan_model_apply_lora when --lora is given) on the token ids of IDS
+ *       from position 0: the log-softmax of every position (n_ids x n_vocab
+ *       float32) to OUT.bin, as tests/peers/llama_peer.mjs writes it.
+ *
+ * LoRA (gen --lora-rank R [--lora-alpha A] [--lora-targets LIST]): gen also
+ * writes DIR/adapter.gguf, random adapters on the targets (A uniform in
+ * +-1/sqrt(in), B uniform in +-0.5/sqrt(r): non-zero so that A gets a
+ * gradient). run then loads the model as a frozen base with those adapters
+ * (yan_tmodel_load_lora + yan_tmodel_adapter_load) and records the adapter
+ * gradients (grad.<adapter tensor>) and the AdamW steps over the adapters
+ * (all decayed).
+ * SFT batches (gen --sft FILE.jsonl [--chat-template NAME]): the batches are
+ * made by yan_sft_load + yan_sft_batch (one conversation per row, padded,
+ * targets -1 outside the assistant replies, rows in yan_sft_shuffle order)
+ * instead of random tokens; use it with --vocab.
  *
  * The tokenizer of gen: --vocab FILE (any vocabulary yan_tokenizer_load
  * reads; V = its size) or a byte-level one built here (256 bytes, 3 merges,
@@ -36,6 +59,7 @@
 #include "tokenizer/tok.h"
 #include "tokenizer/tok_gguf.h"
 #include "train/adamw.h"
+#include "train/sft.h"
 #include "train/tmodel.h"
 
 #include <math.h>
@@ -44,12 +68,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
-    int dim, layers, heads, kv_heads, ff, ctx, batch, seq, batches, steps, threads, n_vocab;
-    bool tied;
-    const char *vocab;
-    float mask, lr, init_scale;
+    int dim, layers, heads, kv_heads, ff, ctx, batch, seq, batches, steps, threads, n_vocab, lora_rank;
+    bool tied, exact_forward;
+    const char *vocab, *lora_targets, *sft, *chat, *quant, *lora;
+    float mask, lr, init_scale, lora_alpha;
     uint64_t seed;
 } opts;
 
@@ -58,9 +83,13 @@ static void usage(void) {
             "usage: train_check gen DIR [--dim N] [--layers N] [--heads N] [--kv-heads N] [--ff N] [--ctx N]\n"
             "                       [--tied] [--vocab FILE] [--batch B] [--seq T] [--batches N] [--mask P]\n"
             "                       [--steps N] [--lr X] [--init-scale X] [--seed S]\n"
+            "                       [--lora-rank R] [--lora-alpha A] [--lora-targets LIST]\n"
+            "                       [--sft FILE.jsonl] [--chat-template NAME]\n"
             "       train_check run DIR OUT [--threads N]\n"
             "       train_check bench [--dim N] [--layers N] [--heads N] [--kv-heads N] [--ff N] [--n-vocab V]\n"
             "                         [--tied] [--batch B] [--seq T] [--threads N] [--steps N]\n"
+            "                         [--lora-rank R] [--lora-targets LIST] [--quant TYPE] [--exact-forward]\n"
+            "       train_check logprobs MODEL IDS OUT.bin [--lora ADAPTER] [--threads N]\n"
             "example: train_check gen /tmp/tc --kv-heads 2 --mask 0.25 && train_check run /tmp/tc /tmp/tc/yan.bin\n");
 }
 
@@ -76,10 +105,17 @@ static int parse(int argc, char **argv, int first, opts *o) {
         OPT_INT("--ff", ff) OPT_INT("--ctx", ctx) OPT_INT("--batch", batch) OPT_INT("--seq", seq)
         OPT_INT("--batches", batches) OPT_INT("--steps", steps) OPT_INT("--threads", threads)
         OPT_INT("--n-vocab", n_vocab) OPT_F("--mask", mask) OPT_F("--lr", lr) OPT_F("--init-scale", init_scale)
+        OPT_INT("--lora-rank", lora_rank) OPT_F("--lora-alpha", lora_alpha)
 #undef OPT_INT
 #undef OPT_F
         if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 10); i++; continue; }
         if (!strcmp(a, "--vocab") && v) { o->vocab = v; i++; continue; }
+        if (!strcmp(a, "--lora-targets") && v) { o->lora_targets = v; i++; continue; }
+        if (!strcmp(a, "--sft") && v) { o->sft = v; i++; continue; }
+        if (!strcmp(a, "--chat-template") && v) { o->chat = v; i++; continue; }
+        if (!strcmp(a, "--quant") && v) { o->quant = v; i++; continue; }
+        if (!strcmp(a, "--lora") && v) { o->lora = v; i++; continue; }
+        if (!strcmp(a, "--exact-forward")) { o->exact_forward = true; continue; }
         if (!strcmp(a, "--tied")) { o->tied = true; continue; }
         fprintf(stderr, "train_check: unknown or incomplete option '%s'\n", a);
         usage();
@@ -175,18 +211,54 @@ static int cmd_gen(const char *dir, const opts *o) {
     if (yan_gguf_writer_new(&w) || yan_tmodel_to_gguf(m, tok, NULL, "train-check", w) || yan_gguf_w_write(w, path))
         return die(path);
     yan_gguf_writer_free(w);
+    if (o->lora_rank > 0) { /* random adapters, B non-zero */
+        yan_tlora lo = {.rank = o->lora_rank, .alpha = o->lora_alpha > 0 ? o->lora_alpha : (float)o->lora_rank};
+        if (yan_tlora_parse_targets(o->lora_targets ? o->lora_targets : "all", &lo.targets)) return die("--lora-targets");
+        yan_tmodel *ml;
+        if (yan_tmodel_new_lora(&c, &lo, 1, 1, 1, &ml)) return die("LoRA model");
+        g_rng = o->seed * 77 + 5;
+        for (int i = 0; i < ml->n_tensors; i++) {
+            const yan_tparam *t = &ml->tensors[i];
+            const bool is_b = strstr(t->name, ".lora_b") != NULL;
+            const double bound = is_b ? 0.5 / sqrt((double)lo.rank) : 1.0 / sqrt((double)t->ne0);
+            for (int64_t j = 0; j < t->ne0 * t->ne1; j++)
+                ml->params[t->offset + j] = (float)(bound * (2 * rnd_unit() - 1));
+        }
+        snprintf(path, sizeof path, "%s/adapter.gguf", dir);
+        if (yan_gguf_writer_new(&w) || yan_tmodel_adapter_to_gguf(ml, "train-check", w) || yan_gguf_w_write(w, path))
+            return die(path);
+        yan_gguf_writer_free(w);
+        printf("wrote %s (rank %d, alpha %g, %d tensors)\n", path, lo.rank, (double)lo.alpha, ml->n_tensors);
+        yan_tmodel_free(ml);
+    }
 
     const int B = o->batch, T = o->seq, NB = o->batches;
     const size_t n = (size_t)NB * B * T;
     int32_t *in = malloc(n * 4), *tg = malloc(n * 4);
     float *lr = malloc((size_t)o->steps * 4);
     g_rng = o->seed ^ 0x5eed;
-    for (size_t i = 0; i < n; i++) {
-        in[i] = (int32_t)(rnd64() % (uint64_t)V);
-        tg[i] = rnd_unit() < o->mask ? -1 : (int32_t)(rnd64() % (uint64_t)V);
+    if (o->sft) { /* one conversation per row, as yan finetune makes them */
+        yan_sft_data d;
+        if (yan_sft_load(o->sft, tok, o->chat ? o->chat : "chatml", T, &d)) return die(o->sft);
+        int64_t *perm = yan_sft_shuffle(d.n_examples, o->seed);
+        yan_token pad = yan_tokenizer_special(tok, YAN_SPECIAL_EOS);
+        uint64_t pos = 0;
+        for (int b = 0; b < NB; b++)
+            yan_sft_batch(&d, perm, &pos, B, T, pad >= 0 ? pad : 0, in + (size_t)b * B * T, tg + (size_t)b * B * T);
+        int64_t nt = 0;
+        for (size_t i = 0; i < n; i++) nt += tg[i] >= 0;
+        printf("SFT batches from %s: %lld conversations, %lld trained targets of %zu positions\n", o->sft,
+               (long long)d.n_examples, (long long)nt, n);
+        yan_free(perm);
+        yan_sft_free(&d);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            in[i] = (int32_t)(rnd64() % (uint64_t)V);
+            tg[i] = rnd_unit() < o->mask ? -1 : (int32_t)(rnd64() % (uint64_t)V);
+        }
+        if (o->mask > 0 && B > 1) /* a fully masked row in the first batch */
+            for (int t = 0; t < T; t++) tg[(size_t)(B - 1) * T + t] = -1;
     }
-    if (o->mask > 0 && B > 1) /* a fully masked row in the first batch */
-        for (int t = 0; t < T; t++) tg[(size_t)(B - 1) * T + t] = -1;
     for (int s = 0; s < o->steps; s++) { /* warm-up then cosine decay */
         double warm = (s + 1.0) / 3.0;
         lr[s] = (float)(o->lr * (warm < 1 ? warm : 1) * (0.55 + 0.45 * cos(3.141592653589793 * s / o->steps)));
@@ -221,6 +293,30 @@ static int cmd_gen(const char *dir, const opts *o) {
 
 /* --------------------------------------------------------------- run */
 
+/* rank, alpha and targets of an adapter file */
+static int adapter_settings(const char *path, yan_tlora *lo) {
+    yan_gguf *g;
+    if (yan_gguf_open(path, &g)) return die(path);
+    memset(lo, 0, sizeof *lo);
+    if (yan_gguf_get_f32(g, "adapter.lora.alpha", &lo->alpha)) {
+        yan_gguf_close(g);
+        return die(path);
+    }
+    for (int64_t i = 0; i < yan_gguf_n_tensors(g); i++) {
+        const yan_gguf_tensor *t = yan_gguf_tensor_at(g, i);
+        for (int k = 0; k < YAN_LORA_N_TARGETS; k++) {
+            char want[64];
+            int n = snprintf(want, sizeof want, ".%s.weight.lora_a", yan_tlora_target_tensor(k));
+            if (t->name_len > (size_t)n && !memcmp(t->name + t->name_len - n, want, (size_t)n)) {
+                lo->targets |= 1u << k;
+                lo->rank = (int32_t)t->ne[1];
+            }
+        }
+    }
+    yan_gguf_close(g);
+    return 0;
+}
+
 static void put_rec(FILE *f, const char *name, const float *v, uint64_t n) {
     uint32_t len = (uint32_t)strlen(name);
     fwrite(&len, 4, 1, f);
@@ -254,7 +350,17 @@ static int cmd_run(const char *dir, const char *out, const opts *o) {
 
     snprintf(path, sizeof path, "%s/model.gguf", dir);
     yan_tmodel *m;
-    if (yan_tmodel_load_gguf(path, B, T, o->threads, &m, NULL, NULL)) return die(path);
+    char apath[4096];
+    snprintf(apath, sizeof apath, "%s/adapter.gguf", dir);
+    struct stat sb;
+    if (stat(apath, &sb) == 0) { /* LoRA: the model is the frozen base */
+        yan_tlora lo;
+        if (adapter_settings(apath, &lo)) return 1;
+        if (yan_tmodel_load_lora(path, &lo, B, T, o->threads, &m, NULL, NULL)) return die(path);
+        if (yan_tmodel_adapter_load(m, apath)) return die(apath);
+    } else if (yan_tmodel_load_gguf(path, B, T, o->threads, &m, NULL, NULL)) {
+        return die(path);
+    }
     const int V = m->cfg.n_vocab;
     FILE *f = fopen(out, "wb");
     if (!f) {
@@ -317,8 +423,48 @@ static int cmd_bench(const opts *o) {
     yan_tconfig c = make_cfg(o, o->n_vocab);
     const int B = o->batch, T = o->seq;
     yan_tmodel *m;
-    if (yan_tmodel_new(&c, B, T, o->threads, &m)) return die("model");
-    yan_tmodel_init(m, o->seed);
+    char path[4096] = "", qpath[4096] = "", mem[256] = "";
+    if (o->lora_rank > 0) { /* adapters on a random base written to a file */
+        yan_tlora lo = {.rank = o->lora_rank, .alpha = o->lora_alpha > 0 ? o->lora_alpha : (float)o->lora_rank};
+        if (yan_tlora_parse_targets(o->lora_targets ? o->lora_targets : "all", &lo.targets)) return die("--lora-targets");
+        yan_tmodel *full;
+        if (yan_tmodel_new(&c, 1, 1, 1, &full)) return die("model");
+        yan_tmodel_init(full, o->seed);
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(path, sizeof path, "%s/train_check_bench_%d.gguf", tmp, (int)getpid());
+        yan_gguf_writer *w;
+        if (yan_gguf_writer_new(&w) || yan_tmodel_to_gguf(full, NULL, NULL, "bench", w) || yan_gguf_w_write(w, path))
+            return die(path);
+        yan_gguf_writer_free(w);
+        yan_tmodel_free(full);
+        const char *load_path = path;
+        if (o->quant) {
+            snprintf(qpath, sizeof qpath, "%s/train_check_bench_%d-%s.gguf", tmp, (int)getpid(), o->quant);
+            if (yan_model_quantize(path, qpath, o->quant, o->threads, NULL, NULL)) return die(qpath);
+            load_path = qpath;
+        }
+        if (yan_tmodel_load_lora(load_path, &lo, B, T, o->threads, &m, NULL, NULL)) return die(load_path);
+        yan_tmodel_init(m, o->seed);
+        for (int i = 0; i < m->n_tensors; i++) /* B non-zero, as after some training */
+            if (strstr(m->tensors[i].name, "lora_b"))
+                for (int64_t j = 0; j < m->tensors[i].ne0 * m->tensors[i].ne1; j++)
+                    m->params[m->tensors[i].offset + j] = 1e-3f * (float)(j % 7);
+        if (o->exact_forward) yan_tmodel_set_mapped_forward(m, false);
+        struct stat sb;
+        double mapped_mb = m->mapped && stat(load_path, &sb) == 0 ? (double)sb.st_size / 1048576.0 : 0;
+        char tg[64];
+        yan_tlora_targets_str(lo.targets, tg, sizeof tg);
+        snprintf(mem, sizeof mem,
+                 "LoRA rank %d on %s: %lld trainable floats; base %s: %.1f MiB f32 in memory%s%.1f MiB mapped",
+                 lo.rank, tg, (long long)m->n_params, m->mapped ? o->quant : "f32",
+                 (double)m->n_base * 4 / 1048576.0, m->mapped ? " (norms) + " : " + ", mapped_mb);
+        unlink(path); /* a mapping outlives the name */
+        if (qpath[0]) unlink(qpath);
+    } else if (yan_tmodel_new(&c, B, T, o->threads, &m)) {
+        return die("model");
+    } else {
+        yan_tmodel_init(m, o->seed);
+    }
     yan_adamw opt;
     if (yan_adamw_init(&opt, m)) return die("adamw");
     int32_t *in = malloc((size_t)B * T * 4), *tg = malloc((size_t)B * T * 4);
@@ -354,12 +500,74 @@ static int cmd_bench(const opts *o) {
     printf("config: V %d, C %d, L %d, NH %d, NKV %d, FF %d, %s; batch %d x %d; %d threads; %lld parameters\n",
            c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.n_ff, c.tied_output ? "tied" : "untied", B, T,
            yan_pool_size(m->pool), (long long)m->n_params);
+    if (mem[0]) printf("%s%s\n", mem, o->exact_forward && m->mapped ? "; exact (dequantized) forward" : "");
     printf("step: %.1f ms (best %.1f ms; forward %.1f, backward %.1f, clip+adamw %.1f), %.0f tokens/s\n",
            1e3 * step, 1e3 * best, 1e3 * tf / counted, 1e3 * tb / counted, 1e3 * to / counted, B * T / step);
     free(in);
     free(tg);
     yan_adamw_free(&opt);
     yan_tmodel_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------- logprobs */
+
+static int cmd_logprobs(const char *model, const char *ids_path, const char *out, const opts *o) {
+    uint8_t *text;
+    size_t len;
+    if (yan_read_file(ids_path, &text, &len)) return die(ids_path);
+    size_t n = 0, cap = 64;
+    yan_token *ids = malloc(cap * sizeof *ids);
+    char *p = (char *)text, *end = (char *)text + len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) p++;
+        if (p >= end) break;
+        char *e;
+        long v = strtol(p, &e, 10);
+        if (e == p || v < 0) {
+            fprintf(stderr, "train_check: %s: not a list of token ids\n", ids_path);
+            return 1;
+        }
+        if (n == cap) ids = realloc(ids, (cap *= 2) * sizeof *ids);
+        ids[n++] = (yan_token)v;
+        p = e;
+    }
+    yan_free(text);
+    yan_model *m;
+    yan_model_params mp = yan_model_params_default();
+    if (yan_model_load(model, &mp, &m)) return die(model);
+    if (o->lora && yan_model_apply_lora(m, o->lora, 1.0f)) return die(o->lora);
+    yan_context_params cp = yan_context_params_default();
+    cp.kv_type = YAN_KV_F32;
+    cp.n_ctx = (int32_t)n + 8;
+    cp.n_threads = o->threads;
+    yan_context *ctx;
+    if (yan_context_new(m, &cp, &ctx)) return die("context");
+    if (yan_eval(ctx, ids, n, true)) return die("eval");
+    const int32_t V = yan_model_n_vocab(m);
+    FILE *f = fopen(out, "wb");
+    if (!f) {
+        perror(out);
+        return 1;
+    }
+    float *row = malloc((size_t)V * sizeof *row);
+    for (size_t i = 0; i < n; i++) {
+        const float *lg = yan_logits(ctx, (int32_t)i);
+        double mx = lg[0], z = 0;
+        for (int32_t v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+        for (int32_t v = 0; v < V; v++) z += exp((double)lg[v] - mx);
+        for (int32_t v = 0; v < V; v++) row[v] = (float)((double)lg[v] - mx - log(z));
+        fwrite(row, sizeof *row, (size_t)V, f);
+    }
+    free(row);
+    free(ids);
+    if (fclose(f)) {
+        perror(out);
+        return 1;
+    }
+    printf("{\"n_vocab\":%d,\"n_ids\":%zu}\n", V, n);
+    yan_context_free(ctx);
+    yan_model_free(m);
     return 0;
 }
 
@@ -378,6 +586,11 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run") && argc >= 4) {
         if (parse(argc, argv, 4, &o)) return 2;
         return cmd_run(argv[2], argv[3], &o);
+    }
+    if (!strcmp(argv[1], "logprobs") && argc >= 5) {
+        o.threads = 2;
+        if (parse(argc, argv, 5, &o)) return 2;
+        return cmd_logprobs(argv[2], argv[3], argv[4], &o);
     }
     if (!strcmp(argv[1], "bench")) {
         o.dim = 256, o.layers = 4, o.heads = 4, o.ff = 704, o.batch = 8, o.seq = 256, o.steps = 3, o.threads = 2;

@@ -15,6 +15,7 @@ int yan_cmd_tokenizer(int argc, char **argv);
 int yan_cmd_tokenizer_train(int argc, char **argv);
 int yan_cmd_data(int argc, char **argv);
 int yan_cmd_train(int argc, char **argv);
+int yan_cmd_finetune(int argc, char **argv);
 int yan_cmd_run(int argc, char **argv);
 int yan_cmd_chat(int argc, char **argv);
 int yan_cmd_info(int argc, char **argv);

@@ -5,7 +5,9 @@
  * samples and checkpoints on stdout; only MPI rank 0 prints) and maps
  * failures to exit codes: 0 done, 1 error, 2 bad usage, 3 training diverged.
  * The first Ctrl-C (SIGINT/SIGTERM) stops after the current step with a
- * checkpoint; a second one ends the process at once. */
+ * checkpoint; a second one ends the process at once.
+ * `yan finetune` (cmd_finetune.c) runs through the same session
+ * (cmd_train_session): the same progress, signals and exit codes. */
 #include "cmd.h"
 
 #include "train/trainer.h"
@@ -130,6 +132,7 @@ static void opt_str(const char *opt, const char *val, char *dst, size_t cap) {
 /* ---------------------------------------------------------------- printing */
 
 typedef struct {
+    const char *prog; /* "yan train" or "yan finetune" */
     bool lead;        /* rank 0: the one that prints */
     bool tty;         /* stderr is a terminal: redraw the progress line in place */
     bool quiet;
@@ -199,8 +202,12 @@ static bool on_event(const yan_train_event *ev, void *ud) {
     }
     case YAN_TRAIN_EV_EVAL:
         clear_progress(p);
-        printf("step %lld: val loss %.4f, %.4f bits per byte (train loss %.4f)\n", (long long)ev->step,
-               (double)ev->row->val_loss, (double)ev->row->val_bpb, (double)ev->row->train_loss);
+        if (isfinite(ev->row->val_bpb))
+            printf("step %lld: val loss %.4f, %.4f bits per byte (train loss %.4f)\n", (long long)ev->step,
+                   (double)ev->row->val_loss, (double)ev->row->val_bpb, (double)ev->row->train_loss);
+        else
+            printf("step %lld: val loss %.4f (train loss %.4f)\n", (long long)ev->step, (double)ev->row->val_loss,
+                   (double)ev->row->train_loss);
         fflush(stdout);
         break;
     case YAN_TRAIN_EV_SAMPLE:
@@ -235,7 +242,7 @@ static bool on_event(const yan_train_event *ev, void *ud) {
     }
     if (g_stop && p->lead && ev->kind == YAN_TRAIN_EV_STEP) {
         clear_progress(p);
-        fprintf(stderr, "yan train: stopping after step %lld (checkpoint); interrupt again to quit at once\n",
+        fprintf(stderr, "%s: stopping after step %lld (checkpoint); interrupt again to quit at once\n", p->prog,
                 (long long)ev->step);
     }
     return !g_stop;
@@ -257,6 +264,8 @@ static int default_threads(void) {
     int t = yan_cpu_count() / n;
     return t < 1 ? 1 : t;
 }
+
+int cmd_train_session(yan_train_config *c, const char *resume, bool quiet, int64_t log_every, const char *prog);
 
 int yan_cmd_train(int argc, char **argv) {
     yan_train_config c = yan_train_config_default();
@@ -342,6 +351,10 @@ int yan_cmd_train(int argc, char **argv) {
         }
         yan_status s = yan_ckpt_read_config(resume, &c);
         if (s) return cmd_fail("cannot resume", s);
+        if (c.base_path[0]) {
+            fprintf(stderr, "yan train: %s is a fine-tuning checkpoint: resume it with yan finetune --resume\n", resume);
+            return 2;
+        }
         c.threads = 0;
         /* per-run values from the flags again (the checkpoint's zeroed them) */
         for (int i = 1; i < argc; i++) {
@@ -387,14 +400,19 @@ int yan_cmd_train(int argc, char **argv) {
     if (sample_temp >= 0) c.sample_temp = sample_temp;
     if (sample_prompt) opt_str("--sample-prompt", sample_prompt, c.sample_prompt, sizeof c.sample_prompt);
     if (ckpt_every >= 0) c.ckpt_every = ckpt_every;
-    if (!c.threads) c.threads = default_threads();
+    return cmd_train_session(&c, resume, quiet, log_every, "yan train");
+}
 
+int cmd_train_session(yan_train_config *cfg, const char *resume, bool quiet, int64_t log_every, const char *prog) {
+    yan_train_config c = *cfg;
+    if (!c.threads) c.threads = default_threads();
+    if (log_every < 1) log_every = 1;
     yan_dist d;
     yan_status s = yan_dist_init(NULL, NULL, &d);
     if (s) return cmd_fail("MPI", s);
     int rc = 1;
     yan_trainer *t = NULL;
-    printer pr = {.lead = d.rank == 0, .tty = isatty(2) != 0, .quiet = quiet, .log_every = log_every};
+    printer pr = {.prog = prog, .lead = d.rank == 0, .tty = isatty(2) != 0, .quiet = quiet, .log_every = log_every};
 
     if ((s = yan_trainer_new(&c, &d, &t))) {
         if (pr.lead) cmd_fail(s == YAN_ERR_INVALID_ARG ? "bad configuration" : "cannot start training", s);
@@ -418,14 +436,14 @@ int yan_cmd_train(int argc, char **argv) {
     clear_progress(&pr);
     if (s == YAN_ERR_ABORTED) {
         if (pr.lead) {
-            fprintf(stderr, "yan train: %s\n", yan_last_error());
+            fprintf(stderr, "%s: %s\n", prog, yan_last_error());
             char path[YAN_TRAIN_PATH_MAX + 32];
             yan_trainer_path(t, "ckpt.gguf", path, sizeof path);
             if (t->ckpt_step >= 0)
-                fprintf(stderr, "yan train: the last good checkpoint is kept: %s (step %lld)\n", path,
+                fprintf(stderr, "%s: the last good checkpoint is kept: %s (step %lld)\n", prog, path,
                         (long long)t->ckpt_step);
             else
-                fprintf(stderr, "yan train: no checkpoint was written before that (lower --ckpt-every to get one)\n");
+                fprintf(stderr, "%s: no checkpoint was written before that (lower --ckpt-every to get one)\n", prog);
         }
         rc = 3;
         goto out;
@@ -438,8 +456,8 @@ int yan_cmd_train(int argc, char **argv) {
         }
         goto out;
     }
-    if (g_stop && pr.lead) printf("stopped at step %lld; continue with: yan train --resume %s/ckpt.gguf\n",
-                                  (long long)t->step, t->cfg.out_dir);
+    if (g_stop && pr.lead) printf("stopped at step %lld; continue with: %s --resume %s/ckpt.gguf\n",
+                                  (long long)t->step, prog, t->cfg.out_dir);
     rc = 0;
 out:
     yan_trainer_free(t);

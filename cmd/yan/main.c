@@ -15,6 +15,7 @@ static const subcommand CMDS[] = {
     {"tokenizer", yan_cmd_tokenizer, "tokenizer tools: info, train, convert"},
     {"data", yan_cmd_data, "training data: tokenize a corpus into shards (prepare, info, cat)"},
     {"train", yan_cmd_train, "pre-train a llama model on prepared data (checkpoints, resume, MPI)"},
+    {"finetune", yan_cmd_finetune, "fine-tune a model on chat JSONL: full or LoRA (also on a quantized base)"},
     {"run", yan_cmd_run, "generate text from a prompt with a GGUF model (streams)"},
     {"chat", yan_cmd_chat, "talk with a GGUF model (history, /reset, /exit)"},
     {"info", yan_cmd_info, "a GGUF model's architecture, tensor types and memory plan"},

@@ -9,6 +9,12 @@
  *     configuration (model shape and every hyper-parameter that changes
  *     the numbers) and the loss history (yan.train.history.* arrays, one
  *     element per completed step).
+ * Fine-tuning checkpoints hold the fine-tuned weights the same way (LoRA:
+ * the adapters in llama.cpp's adapter format instead of the model), the
+ * same yan.train.* keys (data_tokens / data_hash describe the tokenized
+ * training conversations, data_pos counts conversations) and yan.ft.* keys:
+ * the fine-tuning configuration and the base's identity (its size and a
+ * hash of sampled blocks, compared on resume).
  * The file is written with yan_gguf_w_write (temp + fsync + rename), so the
  * previous checkpoint survives a crash at any point. Reading validates the
  * whole GGUF first (gguf.c) and then every key and tensor shape it uses;
@@ -20,7 +26,7 @@
 
 /* ------------------------------------------------------- the config keys */
 
-enum { K_I32, K_I64, K_U64, K_F32, K_BOOL, K_STR };
+enum { K_I32, K_I64, K_U64, K_F32, K_BOOL, K_STR, K_U32 };
 
 typedef struct {
     const char *key;
@@ -62,16 +68,30 @@ static const cfg_key CFG_KEYS[] = {
     F("yan.train.sample_prompt", K_STR, sample_prompt),
     F("yan.train.ckpt_every", K_I64, ckpt_every),
 };
+/* fine-tuning checkpoints only (present when yan.ft.base_path is) */
+static const cfg_key FT_KEYS[] = {
+    F("yan.ft.base_path", K_STR, base_path),
+    F("yan.ft.data", K_STR, sft_data),
+    F("yan.ft.val_data", K_STR, sft_val),
+    F("yan.ft.chat_template", K_STR, chat_template),
+    F("yan.ft.val_fraction", K_F32, val_fraction),
+    F("yan.ft.epochs", K_I64, epochs),
+    F("yan.ft.lora_rank", K_I32, lora.rank),
+    F("yan.ft.lora_alpha", K_F32, lora.alpha),
+    F("yan.ft.lora_targets", K_U32, lora.targets),
+    F("yan.ft.exact_base", K_BOOL, exact_base),
+};
 #undef F
 
-static yan_status put_cfg(yan_gguf_writer *w, const yan_train_config *c) {
+static yan_status put_keys(yan_gguf_writer *w, const yan_train_config *c, const cfg_key *keys, size_t n) {
     const char *base = (const char *)c;
     yan_status s = YAN_OK;
-    for (size_t i = 0; i < sizeof CFG_KEYS / sizeof CFG_KEYS[0] && !s; i++) {
-        const cfg_key *k = &CFG_KEYS[i];
+    for (size_t i = 0; i < n && !s; i++) {
+        const cfg_key *k = &keys[i];
         const void *p = base + k->off;
         switch (k->type) {
         case K_I32: { int32_t v; memcpy(&v, p, 4); s = yan_gguf_w_set_i32(w, k->key, v); break; }
+        case K_U32: { uint32_t v; memcpy(&v, p, 4); s = yan_gguf_w_set_u32(w, k->key, v); break; }
         case K_I64: { int64_t v; memcpy(&v, p, 8); s = yan_gguf_w_set_i64(w, k->key, v); break; }
         case K_U64: { uint64_t v; memcpy(&v, p, 8); s = yan_gguf_w_set_u64(w, k->key, v); break; }
         case K_F32: { float v; memcpy(&v, p, 4); s = yan_gguf_w_set_f32(w, k->key, v); break; }
@@ -90,14 +110,21 @@ static yan_status need(yan_status s, const char *path, const char *key) {
     return s;
 }
 
-static yan_status get_cfg(const yan_gguf *g, const char *path, yan_train_config *c) {
+static yan_status put_cfg(yan_gguf_writer *w, const yan_train_config *c) {
+    yan_status s = put_keys(w, c, CFG_KEYS, sizeof CFG_KEYS / sizeof CFG_KEYS[0]);
+    if (!s && c->base_path[0]) s = put_keys(w, c, FT_KEYS, sizeof FT_KEYS / sizeof FT_KEYS[0]);
+    return s;
+}
+
+static yan_status get_keys(const yan_gguf *g, const char *path, yan_train_config *c, const cfg_key *keys, size_t nk) {
     char *base = (char *)c;
-    for (size_t i = 0; i < sizeof CFG_KEYS / sizeof CFG_KEYS[0]; i++) {
-        const cfg_key *k = &CFG_KEYS[i];
+    for (size_t i = 0; i < nk; i++) {
+        const cfg_key *k = &keys[i];
         void *p = base + k->off;
         yan_status s = YAN_OK;
         switch (k->type) {
         case K_I32: { int32_t v = 0; s = yan_gguf_get_i32(g, k->key, &v); memcpy(p, &v, 4); break; }
+        case K_U32: { uint32_t v = 0; s = yan_gguf_get_u32(g, k->key, &v); memcpy(p, &v, 4); break; }
         case K_I64: { int64_t v = 0; s = yan_gguf_get_i64(g, k->key, &v); memcpy(p, &v, 8); break; }
         case K_U64: { uint64_t v = 0; s = yan_gguf_get_u64(g, k->key, &v); memcpy(p, &v, 8); break; }
         case K_F32: { float v = 0; s = yan_gguf_get_f32(g, k->key, &v); memcpy(p, &v, 4); break; }
@@ -118,6 +145,13 @@ static yan_status get_cfg(const yan_gguf *g, const char *path, yan_train_config 
         if (s) return need(s, path, k->key);
     }
     return YAN_OK;
+}
+
+static yan_status get_cfg(const yan_gguf *g, const char *path, yan_train_config *c) {
+    yan_status s = get_keys(g, path, c, CFG_KEYS, sizeof CFG_KEYS / sizeof CFG_KEYS[0]);
+    if (!s && yan_gguf_find_key(g, "yan.ft.base_path") >= 0)
+        s = get_keys(g, path, c, FT_KEYS, sizeof FT_KEYS / sizeof FT_KEYS[0]);
+    return s;
 }
 
 /* ------------------------------------------------------------ the history */
@@ -199,13 +233,21 @@ yan_status yan_ckpt_save(const yan_trainer *t, const char *path) {
     yan_status s = yan_gguf_writer_new(&w);
     if (s) return s;
     const uint64_t dims[1] = {(uint64_t)t->n_params};
-    s = yan_tmodel_to_gguf(t->m, t->tok, YAN_TRAIN_CHAT_TEMPLATE, "yan-train-checkpoint", w);
+    const uint64_t data_tokens = t->finetune ? (uint64_t)t->sft_train.n_tokens : yan_shards_n_tokens(t->train);
+    if (t->finetune && t->m->lora.rank) s = yan_tmodel_adapter_to_gguf(t->m, "yan-finetune-checkpoint", w);
+    else if (t->finetune)
+        s = yan_tmodel_to_gguf(t->m, t->tok, t->chat_tmpl ? t->chat_tmpl : YAN_TRAIN_CHAT_TEMPLATE,
+                               "yan-finetune-checkpoint", w);
+    else s = yan_tmodel_to_gguf(t->m, t->tok, YAN_TRAIN_CHAT_TEMPLATE, "yan-train-checkpoint", w);
+    if (!s && t->finetune) s = yan_gguf_w_set_u64(w, "yan.ft.base_size", t->base_size);
+    if (!s && t->finetune) s = yan_gguf_w_set_u64(w, "yan.ft.base_hash", t->base_hash);
+    if (!s && t->finetune) s = yan_gguf_w_set_str(w, "yan.ft.family", t->family, strlen(t->family));
     if (!s) s = yan_gguf_w_set_u32(w, "yan.train.version", YAN_TRAIN_CKPT_VERSION);
     if (!s) s = yan_gguf_w_set_i64(w, "yan.train.step", t->step);
     if (!s) s = yan_gguf_w_set_i64(w, "yan.train.opt_t", t->opt.t);
     if (!s) s = yan_gguf_w_set_u64(w, "yan.train.data_pos", t->data_pos);
     if (!s) s = yan_gguf_w_set_u64(w, "yan.train.rng", t->rng);
-    if (!s) s = yan_gguf_w_set_u64(w, "yan.train.data_tokens", yan_shards_n_tokens(t->train));
+    if (!s) s = yan_gguf_w_set_u64(w, "yan.train.data_tokens", data_tokens);
     if (!s) s = yan_gguf_w_set_u64(w, "yan.train.data_hash", t->data_hash);
     if (!s) s = yan_gguf_w_set_i64(w, "yan.train.n_params", t->n_params);
     if (!s) s = put_cfg(w, &t->cfg);
@@ -227,7 +269,8 @@ static yan_status open_ckpt(const char *path, yan_gguf **g) {
     if (s == YAN_ERR_NOT_FOUND)
         s = yan_fail(YAN_ERR_FORMAT,
                      "%s: not a yan training checkpoint (no yan.train.version key)\n"
-                     "---> HINT: resume from the OUT/ckpt.gguf that `yan train -o OUT` writes", path);
+                     "---> HINT: resume from the OUT/ckpt.gguf that `yan train -o OUT` or `yan finetune -o OUT` writes",
+                     path);
     else if (s) yan_error_prefix(path);
     else if (ver > YAN_TRAIN_CKPT_VERSION)
         s = yan_fail(YAN_ERR_UNSUPPORTED, "%s: checkpoint format version %u is newer than this yan reads (%d)", path,
@@ -304,7 +347,37 @@ yan_status yan_ckpt_load(yan_trainer *t, const char *path) {
                      b->n_embd, b->n_layer, b->n_head, b->n_ff, (long long)t->n_params);
         goto out;
     }
-    if (data_tokens != yan_shards_n_tokens(t->train)) {
+    if (t->finetune) {
+        uint64_t bsize = 0, bhash = 0;
+        if (yan_gguf_find_key(g, "yan.ft.base_path") < 0) {
+            s = yan_fail(YAN_ERR_FORMAT, "%s: a pre-training checkpoint, not a fine-tuning one (resume it with yan train)",
+                         path);
+            goto out;
+        }
+        if ((s = need(yan_gguf_get_u64(g, "yan.ft.base_size", &bsize), path, "yan.ft.base_size"))) goto out;
+        if ((s = need(yan_gguf_get_u64(g, "yan.ft.base_hash", &bhash), path, "yan.ft.base_hash"))) goto out;
+        if (bsize != t->base_size || bhash != t->base_hash) {
+            s = yan_fail(YAN_ERR_FORMAT,
+                         "%s: the checkpoint was fine-tuned from another base than %s (%s differs): resuming needs "
+                         "the same base file",
+                         path, t->cfg.base_path, bsize != t->base_size ? "its size" : "its content");
+            goto out;
+        }
+        if (c.lora.rank != t->cfg.lora.rank || c.lora.targets != t->cfg.lora.targets) {
+            s = yan_fail(YAN_ERR_FORMAT, "%s: the checkpoint's LoRA settings are not the ones configured", path);
+            goto out;
+        }
+        if (data_tokens != (uint64_t)t->sft_train.n_tokens || data_hash != t->data_hash) {
+            s = yan_fail(YAN_ERR_FORMAT,
+                         "%s: the conversations of %s (as tokenized with the %s template) are not those the "
+                         "checkpoint was trained on: resuming needs the same data",
+                         path, t->cfg.sft_data, t->family);
+            goto out;
+        }
+    } else if (yan_gguf_find_key(g, "yan.ft.base_path") >= 0) {
+        s = yan_fail(YAN_ERR_FORMAT, "%s: a fine-tuning checkpoint (resume it with yan finetune --resume)", path);
+        goto out;
+    } else if (data_tokens != yan_shards_n_tokens(t->train)) {
         s = yan_fail(YAN_ERR_FORMAT,
                      "%s: the checkpoint was trained on %llu tokens but the train split of %s has %llu: "
                      "resuming needs the same data",
@@ -312,14 +385,14 @@ yan_status yan_ckpt_load(yan_trainer *t, const char *path) {
                      (unsigned long long)yan_shards_n_tokens(t->train));
         goto out;
     }
-    if (data_hash != t->data_hash) {
+    if (!t->finetune && data_hash != t->data_hash) {
         s = yan_fail(YAN_ERR_FORMAT,
                      "%s: the train split of %s is not the data the checkpoint was trained on (same size, other "
                      "tokens): resuming needs the same data",
                      path, t->cfg.data_dir);
         goto out;
     }
-    if (step < 0 || opt_t < 0 || rng == 0 || pos > data_tokens) {
+    if (step < 0 || opt_t < 0 || rng == 0 || (!t->finetune && pos > data_tokens)) {
         s = yan_fail(YAN_ERR_FORMAT, "%s: checkpoint state out of range (step %lld, t %lld, position %llu)", path,
                      (long long)step, (long long)opt_t, (unsigned long long)pos);
         goto out;

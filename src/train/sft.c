@@ -188,10 +188,10 @@ yan_status yan_sft_load(const char *path, const yan_tokenizer *tok, const char *
         yan_arena_reset(&arena);
         s = yan_json_parse((const char *)text + a, e - a, &arena, &root);
         if (s != YAN_OK) {
-            char where[64];
-            snprintf(where, sizeof where, "%lld: invalid JSON", (long long)line);
-            yan_error_prefix(where);
-            yan_error_prefix(path);
+            char where[4200];
+            snprintf(where, sizeof where, "%s:%lld", path, (long long)line);
+            yan_error_prefix("invalid JSON");
+            yan_error_prefix(where); /* "FILE:LINE: invalid JSON: ..." */
             goto fail;
         }
         int64_t first = b.d.n_tokens;
@@ -256,6 +256,34 @@ void yan_sft_batch(const yan_sft_data *d, const int64_t *perm, uint64_t *pos, in
         }
     }
     *pos = (*pos + (uint64_t)B) % (uint64_t)d->n_examples;
+}
+
+yan_status yan_sft_select(const yan_sft_data *d, const uint8_t *keep, yan_sft_data *out) {
+    memset(out, 0, sizeof *out);
+    int64_t ne = 0, nt = 0;
+    for (int64_t i = 0; i < d->n_examples; i++)
+        if (keep[i]) {
+            ne++;
+            nt += d->start[i + 1] - d->start[i];
+        }
+    out->tokens = yan_malloc((size_t)(nt ? nt : 1) * sizeof(int32_t));
+    out->trained = yan_malloc((size_t)(nt ? nt : 1));
+    out->start = yan_malloc((size_t)(ne + 1) * sizeof(int64_t));
+    if (!out->tokens || !out->trained || !out->start) {
+        yan_sft_free(out);
+        return yan_fail(YAN_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < d->n_examples; i++) {
+        if (!keep[i]) continue;
+        int64_t a = d->start[i], n = d->start[i + 1] - a;
+        out->start[out->n_examples++] = out->n_tokens;
+        memcpy(out->tokens + out->n_tokens, d->tokens + a, (size_t)n * sizeof(int32_t));
+        memcpy(out->trained + out->n_tokens, d->trained + a, (size_t)n);
+        for (int64_t k = 1; k < n; k++) out->n_trained += d->trained[a + k];
+        out->n_tokens += n;
+    }
+    out->start[out->n_examples] = out->n_tokens;
+    return YAN_OK;
 }
 
 int64_t *yan_sft_shuffle(int64_t n, uint64_t seed) {

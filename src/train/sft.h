@@ -49,6 +49,10 @@ void yan_sft_free(yan_sft_data *d);
 void yan_sft_batch(const yan_sft_data *d, const int64_t *perm, uint64_t *pos, int B, int T, int32_t pad,
                    int32_t *inputs, int32_t *targets);
 
+/* The examples i of d with keep[i] set, in order, into *out (a new set;
+ * free it with yan_sft_free). Errors: NOMEM (*out left empty). */
+yan_status yan_sft_select(const yan_sft_data *d, const uint8_t *keep, yan_sft_data *out);
+
 /* A seeded permutation of 0..n-1 (Fisher-Yates over splitmix64); the caller
  * frees it with yan_free. NULL on NOMEM. */
 int64_t *yan_sft_shuffle(int64_t n, uint64_t seed);

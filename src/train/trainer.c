@@ -3,11 +3,15 @@
  * validation, samples from the training model, the run loop with its
  * checkpoints and output files (loss.csv, loss.svg, model.gguf).
  * Checkpoint (de)serialisation lives in ckpt.c, the SVG chart in plot.c.
+ * Fine-tuning (trainer.h) swaps the model and the batch source (ft_open,
+ * read_sft_batch, sft_eval) and keeps everything else.
  * Nothing here prints; progress goes to the caller's event callback. */
 #include "train/trainer.h"
 
+#include "model/chat.h"
 #include "train/plot.h"
 
+#include <stdio.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -43,6 +47,7 @@ yan_train_config yan_train_config_default(void) {
     c.sample_tokens = 48;
     c.sample_temp = 0.8f;
     c.ckpt_every = 100;
+    c.val_fraction = 0.05f;
     return c;
 }
 
@@ -81,10 +86,13 @@ static void resolve(yan_train_config *c) {
 
 yan_status yan_train_config_check(const yan_train_config *c, int n_ranks) {
 #define BAD(...) return yan_fail(YAN_ERR_INVALID_ARG, __VA_ARGS__)
+    const bool ft = c->base_path[0] != 0;
     if (c->batch < 1) BAD("--batch must be at least 1");
-    if (c->seq < 1) BAD("--seq must be at least 1");
+    if (ft ? c->seq < 0 : c->seq < 1) BAD(ft ? "--seq must not be negative" : "--seq must be at least 1");
     if (c->accum < 1) BAD("--accum must be at least 1");
-    if (c->steps < 1) BAD("--steps must be at least 1");
+    if (ft && c->epochs < 0) BAD("--epochs must not be negative");
+    if (ft ? c->steps < 1 && c->epochs < 1 : c->steps < 1)
+        BAD(ft ? "--steps or --epochs must be at least 1" : "--steps must be at least 1");
     if (n_ranks > 1 && c->batch % n_ranks)
         BAD("--batch %d is not divisible by the %d processes (each takes batch / processes rows)", c->batch, n_ranks);
     if (!(c->lr > 0) || !isfinite(c->lr)) BAD("--lr must be a positive number");
@@ -101,6 +109,22 @@ yan_status yan_train_config_check(const yan_train_config *c, int n_ranks) {
     if (c->sample_every > 0 && c->sample_tokens < 1) BAD("--sample-tokens must be at least 1");
     if (!(c->sample_temp >= 0) || !isfinite(c->sample_temp)) BAD("--sample-temp must be a non-negative number");
     if (c->threads < 0) BAD("--threads must not be negative");
+    if (ft) {
+        if (!c->sft_data[0]) BAD("no conversations given (--data FILE.jsonl)");
+        if (!c->out_dir[0]) BAD("no output directory given (-o OUT)");
+        if (c->sample_every > 0) BAD("samples (--sample-every) are not made while fine-tuning");
+        if (!(c->val_fraction >= 0 && c->val_fraction < 1)) BAD("--val-fraction must be in [0, 1)");
+        if (c->lora.rank < 0 || c->lora.rank > 65536) BAD("--lora-rank must be in [0, 65536] (0 = full fine-tuning)");
+        if (c->lora.rank > 0 && (!(c->lora.alpha > 0) || !isfinite(c->lora.alpha)))
+            BAD("--lora-alpha must be a positive number");
+        if (c->lora.rank > 0 && (!c->lora.targets || (c->lora.targets & ~(uint32_t)YAN_LORA_ALL)))
+            BAD("--lora-targets: no targets");
+        if (c->chat_template[0] && !yan_chat_family_known(c->chat_template))
+            BAD("unknown chat template '%s' (known: %s)", c->chat_template, yan_chat_family_names());
+        if (n_ranks > 1 && c->batch % n_ranks)
+            BAD("--batch %d is not divisible by the %d processes", c->batch, n_ranks);
+        return YAN_OK; /* the model's shape is the base's */
+    }
     if (!c->data_dir[0]) BAD("no data directory given (--data DIR, made by `yan data prepare`)");
     if (!c->out_dir[0]) BAD("no output directory given (-o OUT)");
     if (c->model.n_ctx > 0 && c->seq > c->model.n_ctx)
@@ -171,11 +195,24 @@ yan_status yan_trainer_path(const yan_trainer *t, const char *name, char *buf, s
     return YAN_OK;
 }
 
+static void fmt_count(char *buf, size_t cap, double n) {
+    if (n >= 1e6) snprintf(buf, cap, "%.2fM", n / 1e6);
+    else snprintf(buf, cap, "%.1fK", n / 1e3);
+}
+
 void yan_trainer_describe(const yan_trainer *t, char *buf, size_t cap) {
-    double np = (double)t->n_weights;
     char ps[32];
-    if (np >= 1e6) snprintf(ps, sizeof ps, "%.2fM", np / 1e6);
-    else snprintf(ps, sizeof ps, "%.1fK", np / 1e3);
+    fmt_count(ps, sizeof ps, (double)t->n_weights);
+    if (t->m && t->m->lora.rank) {
+        double nb = 0;
+        for (int i = 0; i < t->m->n_base_tensors; i++) nb += (double)(t->m->base_tensors[i].ne0 * t->m->base_tensors[i].ne1);
+        char bs[32], tg[64];
+        fmt_count(bs, sizeof bs, nb);
+        yan_tlora_targets_str(t->m->lora.targets, tg, sizeof tg);
+        snprintf(buf, cap, "%d layers, dim %d, %s params + LoRA r %d on %s: %s trainable", t->cfg.model.n_layer,
+                 t->cfg.model.n_embd, bs, t->m->lora.rank, tg, ps);
+        return;
+    }
     snprintf(buf, cap, "%d layers, dim %d, %s params", t->cfg.model.n_layer, t->cfg.model.n_embd, ps);
 }
 
@@ -208,6 +245,10 @@ void yan_trainer_free(yan_trainer *t) {
     yan_free(t->targets);
     yan_free(t->skip_in);
     yan_free(t->skip_tg);
+    yan_sft_free(&t->sft_train);
+    yan_sft_free(&t->sft_val);
+    yan_free(t->perm);
+    yan_free(t->chat_tmpl);
     yan_free(t);
 }
 
@@ -247,6 +288,197 @@ static yan_status open_data(yan_trainer *t) {
     return YAN_OK;
 }
 
+/* ------------------------------------------------------------ fine-tuning */
+
+/* Size and a hash of the first 64 KiB and of 64 blocks of 4 KiB spread over
+ * the file: tells another base (or a changed one) from the same file. */
+static yan_status file_identity(const char *path, uint64_t *size, uint64_t *hash) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return yan_fail(YAN_ERR_IO, "%s: %s", path, strerror(errno));
+    uint8_t *buf = yan_malloc(65536);
+    yan_status s = YAN_OK;
+    if (!buf) {
+        fclose(f);
+        return yan_fail(YAN_ERR_NOMEM, "out of memory");
+    }
+    if (fseeko(f, 0, SEEK_END) != 0) s = yan_fail(YAN_ERR_IO, "%s: cannot seek", path);
+    uint64_t n = s ? 0 : (uint64_t)ftello(f), h = n;
+    for (int i = -1; i < 64 && !s; i++) {
+        uint64_t at = i < 0 ? 0 : n / 64 * (uint64_t)i;
+        size_t want = i < 0 ? 65536 : 4096;
+        if (fseeko(f, (off_t)at, SEEK_SET) != 0) s = yan_fail(YAN_ERR_IO, "%s: cannot seek", path);
+        size_t got = s ? 0 : fread(buf, 1, want, f);
+        h = yan_hash_bytes(buf, got, h);
+    }
+    fclose(f);
+    yan_free(buf);
+    *size = n;
+    *hash = h;
+    return s;
+}
+
+static uint64_t sft_hash(const yan_sft_data *d) {
+    uint64_t h = yan_hash_bytes(d->tokens, (size_t)d->n_tokens * sizeof *d->tokens, (uint64_t)d->n_examples);
+    h = yan_hash_bytes(d->trained, (size_t)d->n_tokens, h);
+    return yan_hash_bytes(d->start, (size_t)(d->n_examples + 1) * sizeof *d->start, h);
+}
+
+static int64_t sft_longest(const yan_sft_data *d) {
+    int64_t mx = 0;
+    for (int64_t i = 0; i < d->n_examples; i++)
+        if (d->start[i + 1] - d->start[i] > mx) mx = d->start[i + 1] - d->start[i];
+    return mx;
+}
+
+/* The base's tokenizer, template and identity, the conversations (and the
+ * held-out split), the sequence length and steps, then the model. */
+static yan_status ft_open(yan_trainer *t) {
+    yan_train_config *c = &t->cfg;
+    const char *base = c->base_path;
+    yan_gguf *g = NULL;
+    yan_sft_data all;
+    memset(&all, 0, sizeof all);
+    uint8_t *keep = NULL;
+    int64_t *order = NULL;
+    yan_status s = yan_gguf_open(base, &g);
+    if (s) return s;
+    int64_t nctx = 0;
+    const char *str;
+    size_t n;
+    if (yan_gguf_get_i64(g, "llama.context_length", &nctx) != YAN_OK || nctx < 1) nctx = 1 << 20; /* load says why */
+    if (nctx > INT_MAX) nctx = INT_MAX;
+    if (yan_gguf_get_str(g, "tokenizer.chat_template", &str, &n) == YAN_OK && !(t->chat_tmpl = yan_strndup(str, n))) {
+        s = yan_fail(YAN_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    yan_gguf_close(g);
+    g = NULL;
+    if ((s = file_identity(base, &t->base_size, &t->base_hash))) goto out;
+    yan_tokenizer_params tp = yan_tokenizer_params_default();
+    tp.n_threads = 1;
+    if ((s = yan_tokenizer_load(base, &tp, &t->tok))) goto out;
+    snprintf(t->family, sizeof t->family, "%s",
+             c->chat_template[0] ? c->chat_template : yan_chat_detect(t->chat_tmpl, NULL));
+    /* the conversations */
+    const int max_len = c->seq > 0 ? c->seq : (int)nctx;
+    if ((s = yan_sft_load(c->sft_data, t->tok, t->family, max_len, &all))) goto out;
+    t->n_cut = all.n_truncated;
+    if (c->sft_val[0]) {
+        if ((s = yan_sft_load(c->sft_val, t->tok, t->family, max_len, &t->sft_val))) goto out;
+        t->n_cut += t->sft_val.n_truncated;
+        t->sft_train = all;
+        memset(&all, 0, sizeof all);
+    } else if (c->eval_every > 0 && c->val_fraction > 0) {
+        int64_t ne = all.n_examples, nv = (int64_t)ceil((double)c->val_fraction * (double)ne);
+        if (ne < 2) {
+            s = yan_fail(YAN_ERR_INVALID_ARG,
+                         "%s: %lld conversation%s: too few to hold some out for validation (give --val-data FILE, "
+                         "--val-fraction 0 or --eval-every 0)", c->sft_data, (long long)ne, ne == 1 ? "" : "s");
+            goto out;
+        }
+        if (nv >= ne) nv = ne - 1;
+        keep = yan_calloc((size_t)ne, 1);
+        order = yan_sft_shuffle(ne, yan_hash_u64(c->seed ^ 0x76616C2D686F6C64ull));
+        if (!keep || !order) {
+            s = yan_fail(YAN_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t i = 0; i < nv; i++) keep[order[i]] = 1;
+        if ((s = yan_sft_select(&all, keep, &t->sft_val))) goto out;
+        for (int64_t i = 0; i < ne; i++) keep[i] ^= 1;
+        if ((s = yan_sft_select(&all, keep, &t->sft_train))) goto out;
+    } else {
+        t->sft_train = all;
+        memset(&all, 0, sizeof all);
+    }
+    /* the sequence length and the steps */
+    if (c->seq == 0) {
+        int64_t lg = sft_longest(&t->sft_train), lv = sft_longest(&t->sft_val);
+        c->seq = (int32_t)(lg > lv ? lg : lv);
+        if (c->seq > nctx) c->seq = (int32_t)nctx;
+    }
+    if (c->epochs > 0) {
+        const double per_step = (double)c->batch * c->accum;
+        c->steps = (int64_t)ceil((double)c->epochs * (double)t->sft_train.n_examples / per_step);
+        if (c->steps < 1) c->steps = 1;
+    }
+    /* the model */
+    const int Bl = c->batch / t->dist.size;
+    if (c->lora.rank) {
+        if ((s = yan_tmodel_load_lora(base, &c->lora, Bl, c->seq, c->threads, &t->m, NULL, NULL))) goto out;
+        yan_tmodel_init(t->m, c->seed);
+        if (c->exact_base) yan_tmodel_set_mapped_forward(t->m, false);
+    } else if ((s = yan_tmodel_load_gguf(base, Bl, c->seq, c->threads, &t->m, NULL, NULL))) {
+        goto out;
+    }
+    c->model = t->m->cfg;
+    yan_token eos = yan_tokenizer_special(t->tok, YAN_SPECIAL_EOS);
+    t->pad = eos >= 0 && eos < c->model.n_vocab ? eos : 0;
+    t->data_hash = sft_hash(&t->sft_train);
+out:
+    yan_gguf_close(g);
+    yan_sft_free(&all);
+    yan_free(keep);
+    yan_free(order);
+    return s;
+}
+
+/* Row k of the training stream: conversation k mod n of the seeded order of
+ * epoch k / n. */
+static yan_status sft_row(yan_trainer *t, uint64_t k, int32_t *in, int32_t *tg) {
+    const uint64_t n = (uint64_t)t->sft_train.n_examples, epoch = k / n;
+    if (!t->perm || t->perm_epoch != epoch) {
+        int64_t *p = yan_sft_shuffle((int64_t)n, yan_hash_u64(t->cfg.seed ^ (epoch * 0x9E3779B97F4A7C15ull + 1)));
+        if (!p) return yan_fail(YAN_ERR_NOMEM, "out of memory");
+        yan_free(t->perm);
+        t->perm = p;
+        t->perm_epoch = epoch;
+    }
+    uint64_t pos = k % n;
+    yan_sft_batch(&t->sft_train, t->perm, &pos, 1, t->cfg.seq, t->pad, in, tg);
+    return YAN_OK;
+}
+
+/* A micro-batch of cfg.batch conversations from *pos, rows split over the
+ * ranks as read_batch does. */
+static yan_status read_sft_batch(yan_trainer *t, uint64_t *pos) {
+    const int B = t->cfg.batch, T = t->cfg.seq, R = t->dist.size, r = t->dist.rank;
+    for (int b = 0; b < B; b++) {
+        if (b % R != r) continue;
+        yan_status s = sft_row(t, *pos + (uint64_t)b, t->inputs + (size_t)(b / R) * T, t->targets + (size_t)(b / R) * T);
+        if (s) return s;
+    }
+    *pos += (uint64_t)B;
+    return YAN_OK;
+}
+
+/* Token-weighted mean loss over every validation conversation. */
+static yan_status sft_eval(yan_trainer *t, float *loss) {
+    const yan_sft_data *d = &t->sft_val;
+    const int B = t->cfg.batch, T = t->cfg.seq, R = t->dist.size, r = t->dist.rank, Bl = B / R;
+    double acc[2] = {0, 0};
+    for (int64_t e0 = 0; e0 < d->n_examples; e0 += B) {
+        for (int b = 0; b < B; b++) {
+            if (b % R != r) continue;
+            int32_t *in = t->inputs + (size_t)(b / R) * T, *tg = t->targets + (size_t)(b / R) * T;
+            uint64_t pos = (uint64_t)(e0 + b);
+            if (e0 + b < d->n_examples) {
+                yan_sft_batch(d, NULL, &pos, 1, T, t->pad, in, tg);
+            } else {
+                for (int i = 0; i < T; i++) in[i] = t->pad, tg[i] = -1;
+            }
+        }
+        float l = yan_tmodel_forward(t->m, t->inputs, t->targets, Bl, T);
+        double nt = (double)yan_tmodel_n_targets(t->m);
+        acc[0] += (double)l * nt;
+        acc[1] += nt;
+    }
+    yan_status s = yan_dist_sum_f64(&t->dist, acc, 2);
+    if (s) return s;
+    *loss = acc[1] > 0 ? (float)(acc[0] / acc[1]) : NAN;
+    return YAN_OK;
+}
+
 yan_status yan_trainer_new(const yan_train_config *c, const yan_dist *d, yan_trainer **out) {
     *out = NULL;
     yan_trainer *t = yan_calloc(1, sizeof *t);
@@ -254,23 +486,28 @@ yan_status yan_trainer_new(const yan_train_config *c, const yan_dist *d, yan_tra
     t->cfg = *c;
     t->dist = d ? *d : (yan_dist){.rank = 0, .size = 1, .mpi = false};
     t->ckpt_step = -1;
-    resolve(&t->cfg);
+    t->finetune = c->base_path[0] != 0;
     yan_train_config *cfg = &t->cfg;
-    yan_status s = yan_train_config_check(cfg, t->dist.size);
-    if (s) goto fail;
-    if ((s = open_data(t))) goto fail;
-    int32_t V = yan_tokenizer_n_vocab(t->tok);
-    if (cfg->model.n_vocab > 0 && cfg->model.n_vocab != V) {
-        s = yan_fail(YAN_ERR_FORMAT, "%s: tokenizer.gguf has %d tokens but the model has %d", cfg->data_dir, V,
-                     cfg->model.n_vocab);
-        goto fail;
+    yan_status s;
+    if (t->finetune) {
+        if ((s = yan_train_config_check(cfg, t->dist.size))) goto fail;
+        if ((s = ft_open(t))) goto fail;
+        resolve(cfg);
+    } else {
+        resolve(cfg);
+        if ((s = yan_train_config_check(cfg, t->dist.size))) goto fail;
+        if ((s = open_data(t))) goto fail;
+        int32_t V = yan_tokenizer_n_vocab(t->tok);
+        if (cfg->model.n_vocab > 0 && cfg->model.n_vocab != V) {
+            s = yan_fail(YAN_ERR_FORMAT, "%s: tokenizer.gguf has %d tokens but the model has %d", cfg->data_dir, V,
+                         cfg->model.n_vocab);
+            goto fail;
+        }
+        cfg->model.n_vocab = V;
+        if ((s = yan_tconfig_check(&cfg->model))) goto fail;
+        if ((s = yan_tmodel_new(&cfg->model, cfg->batch / t->dist.size, cfg->seq, cfg->threads, &t->m))) goto fail;
+        yan_tmodel_init(t->m, cfg->seed);
     }
-    cfg->model.n_vocab = V;
-    if ((s = yan_tconfig_check(&cfg->model))) goto fail;
-
-    const int Bl = cfg->batch / t->dist.size, T = cfg->seq;
-    if ((s = yan_tmodel_new(&cfg->model, Bl, T, cfg->threads, &t->m))) goto fail;
-    yan_tmodel_init(t->m, cfg->seed);
     t->n_params = t->m->n_params;
     for (int i = 0; i < t->m->n_tensors; i++) t->n_weights += t->m->tensors[i].ne0 * t->m->tensors[i].ne1;
     if ((s = yan_adamw_init(&t->opt, t->m))) goto fail;
@@ -279,6 +516,7 @@ yan_status yan_trainer_new(const yan_train_config *c, const yan_dist *d, yan_tra
     t->opt.eps = cfg->eps;
     t->opt.weight_decay = cfg->weight_decay;
 
+    const int Bl = cfg->batch / t->dist.size, T = cfg->seq;
     size_t nrow = (size_t)Bl * (size_t)T;
     t->inputs = yan_malloc(nrow * sizeof *t->inputs);
     t->targets = yan_malloc(nrow * sizeof *t->targets);
@@ -323,7 +561,7 @@ yan_status yan_trainer_step(yan_trainer *t, float *loss, float *grad_norm, float
     yan_tmodel_zero_grad(t->m);
     double lsum = 0;
     for (int j = 0; j < k; j++) {
-        if ((s = read_batch(t, t->train, &t->data_pos))) return s;
+        if ((s = t->finetune ? read_sft_batch(t, &t->data_pos) : read_batch(t, t->train, &t->data_pos))) return s;
         lsum += yan_tmodel_forward(t->m, t->inputs, t->targets, Bl, T);
         yan_tmodel_backward(t->m, scale);
     }
@@ -352,6 +590,10 @@ yan_status yan_trainer_step(yan_trainer *t, float *loss, float *grad_norm, float
 yan_status yan_trainer_eval(yan_trainer *t, float *loss, float *bpb) {
     const yan_train_config *c = &t->cfg;
     *loss = *bpb = NAN;
+    if (t->finetune) {
+        if (!t->sft_val.n_examples) return yan_fail(YAN_ERR_INVALID_ARG, "no validation conversations");
+        return sft_eval(t, loss);
+    }
     if (!t->val) return yan_fail(YAN_ERR_INVALID_ARG, "no validation split open (eval_every is 0)");
     const int R = t->dist.size, Bl = c->batch / R, T = c->seq;
     uint64_t pos = 0;
@@ -389,6 +631,7 @@ static int32_t pick(const float *logits, int32_t V, float temp, uint64_t *rng) {
 
 yan_status yan_trainer_sample(yan_trainer *t, char **text) {
     const yan_train_config *c = &t->cfg;
+    if (t->finetune) return yan_fail(YAN_ERR_UNSUPPORTED, "samples are not made while fine-tuning");
     const yan_tokenizer *tok = t->tok;
     const int32_t V = c->model.n_vocab, T = c->seq;
     *text = NULL;
@@ -498,7 +741,7 @@ yan_status yan_trainer_write_logs(const yan_trainer *t) {
     if ((s = yan_train_csv(t->hist, t->n_hist, &b)) || (s = yan_write_atomic(path, b.data, b.len))) goto out;
     b.len = 0;
     yan_trainer_describe(t, desc, sizeof desc);
-    snprintf(title, sizeof title, "yan train: %s", desc);
+    snprintf(title, sizeof title, "yan %s: %s", t->finetune ? "finetune" : "train", desc);
     if ((s = yan_trainer_path(t, "loss.svg", path, sizeof path))) goto out;
     if ((s = yan_train_svg(t->hist, t->n_hist, title, &b)) || (s = yan_write_atomic(path, b.data, b.len))) goto out;
 out:
@@ -506,15 +749,28 @@ out:
     return s;
 }
 
+const char *yan_trainer_model_name(const yan_trainer *t) {
+    return t->finetune && t->cfg.lora.rank ? "adapter.gguf" : "model.gguf";
+}
+
+/* The chat template written with a fine-tuned model: the base's, else
+ * ChatML's when the data were rendered as ChatML, else none. */
+static const char *ft_template(const yan_trainer *t) {
+    if (t->chat_tmpl) return t->chat_tmpl;
+    return !strcmp(t->family, "chatml") ? YAN_TRAIN_CHAT_TEMPLATE : NULL;
+}
+
 yan_status yan_trainer_write_model(const yan_trainer *t, const char *path) {
     if (t->dist.rank != 0) return YAN_OK;
     yan_gguf_writer *w = NULL;
     char name[64];
     double np = (double)t->n_weights;
-    if (np >= 1e6) snprintf(name, sizeof name, "yan-%.1fM", np / 1e6);
+    if (t->finetune) snprintf(name, sizeof name, t->cfg.lora.rank ? "yan-lora" : "yan-sft");
+    else if (np >= 1e6) snprintf(name, sizeof name, "yan-%.1fM", np / 1e6);
     else snprintf(name, sizeof name, "yan-%.0fK", np / 1e3);
     yan_status s = yan_gguf_writer_new(&w);
-    if (!s) s = yan_tmodel_to_gguf(t->m, t->tok, YAN_TRAIN_CHAT_TEMPLATE, name, w);
+    if (!s && t->finetune && t->cfg.lora.rank) s = yan_tmodel_adapter_to_gguf(t->m, name, w);
+    else if (!s) s = yan_tmodel_to_gguf(t->m, t->tok, t->finetune ? ft_template(t) : YAN_TRAIN_CHAT_TEMPLATE, name, w);
     if (!s) s = yan_gguf_w_write(w, path);
     yan_gguf_writer_free(w);
     return s;
@@ -560,18 +816,36 @@ yan_status yan_trainer_run(yan_trainer *t, yan_train_event_fn fn, void *ud) {
     while (t->n_hist && t->hist[t->n_hist - 1].step > t->step) t->n_hist--;
 
     const double tok_per_step = (double)c->accum * c->batch * c->seq;
-    char desc[512];
-    char mdesc[128];
+    char desc[1024];
+    char mdesc[256];
     yan_trainer_describe(t, mdesc, sizeof mdesc);
-    snprintf(desc, sizeof desc,
-             "model: %s (%d heads, %d kv heads, FF %d, vocab %d, ctx %d)\n"
-             "data: %llu training tokens, %llu validation tokens; %.0f tokens per step (batch %d x seq %d x "
-             "accum %d) on %d process%s; %.2f epochs in %lld steps",
-             mdesc, c->model.n_head, c->model.n_head_kv, c->model.n_ff, c->model.n_vocab, c->model.n_ctx,
-             (unsigned long long)yan_shards_n_tokens(t->train),
-             (unsigned long long)(t->val ? yan_shards_n_tokens(t->val) : 0),
-             tok_per_step, c->batch, c->seq, c->accum, t->dist.size, t->dist.size == 1 ? "" : "es",
-             tok_per_step * (double)c->steps / (double)yan_shards_n_tokens(t->train), (long long)c->steps);
+    if (t->finetune) {
+        const yan_sft_data *tr = &t->sft_train, *va = &t->sft_val;
+        const double per_step = (double)c->accum * c->batch;
+        char cut[64] = "";
+        if (t->n_cut) snprintf(cut, sizeof cut, " (%lld cut to %d tokens)", (long long)t->n_cut, c->seq);
+        snprintf(desc, sizeof desc,
+                 "model: %s (%d heads, %d kv heads, FF %d, vocab %d, ctx %d)%s%s\n"
+                 "data: %lld conversations (%lld trained tokens) for training, %lld for validation%s; chat template "
+                 "%s%s; %.0f conversations per step (batch %d x accum %d, seq %d) on %d process%s; %.2f epochs in "
+                 "%lld steps",
+                 mdesc, c->model.n_head, c->model.n_head_kv, c->model.n_ff, c->model.n_vocab, c->model.n_ctx,
+                 t->m->mapped ? "; base kept quantized (" : "", t->m->mapped ? "mapped, frozen)" : "",
+                 (long long)tr->n_examples, (long long)tr->n_trained, (long long)va->n_examples, cut, t->family,
+                 c->chat_template[0] ? " (--chat-template)" : t->chat_tmpl ? " (the base's)" : " (the base has none)",
+                 per_step, c->batch, c->accum, c->seq, t->dist.size, t->dist.size == 1 ? "" : "es",
+                 per_step * (double)c->steps / (double)tr->n_examples, (long long)c->steps);
+    } else {
+        snprintf(desc, sizeof desc,
+                 "model: %s (%d heads, %d kv heads, FF %d, vocab %d, ctx %d)\n"
+                 "data: %llu training tokens, %llu validation tokens; %.0f tokens per step (batch %d x seq %d x "
+                 "accum %d) on %d process%s; %.2f epochs in %lld steps",
+                 mdesc, c->model.n_head, c->model.n_head_kv, c->model.n_ff, c->model.n_vocab, c->model.n_ctx,
+                 (unsigned long long)yan_shards_n_tokens(t->train),
+                 (unsigned long long)(t->val ? yan_shards_n_tokens(t->val) : 0),
+                 tok_per_step, c->batch, c->seq, c->accum, t->dist.size, t->dist.size == 1 ? "" : "es",
+                 tok_per_step * (double)c->steps / (double)yan_shards_n_tokens(t->train), (long long)c->steps);
+    }
     const double t0 = now_s();
     yan_train_event ev = {.kind = YAN_TRAIN_EV_START, .step = t->step, .steps = c->steps, .text = desc};
     emit(fn, ud, &ev);
@@ -643,7 +917,7 @@ yan_status yan_trainer_run(yan_trainer *t, yan_train_event_fn fn, void *ud) {
     s = t->step != t->ckpt_step ? checkpoint(t, fn, ud, t0) : yan_trainer_write_logs(t);
     if (s) return s;
     char path[YAN_TRAIN_PATH_MAX + 32];
-    if ((s = yan_trainer_path(t, "model.gguf", path, sizeof path))) return s;
+    if ((s = yan_trainer_path(t, yan_trainer_model_name(t), path, sizeof path))) return s;
     if ((s = yan_trainer_write_model(t, path))) return s;
     ev = (yan_train_event){.kind = YAN_TRAIN_EV_DONE, .step = t->step, .steps = c->steps, .text = path,
                            .elapsed_s = now_s() - t0, .row = t->n_hist ? &t->hist[t->n_hist - 1] : NULL};

@@ -23,13 +23,32 @@
  *   OUT/model.gguf  the model alone (llama GGUF with tokenizer and a ChatML
  *                   chat template): yan run, yan chat, llama.cpp
  *   OUT/loss.csv    step,train_loss,val_loss,val_bpb,lr,grad_norm,tokens_per_s
- *   OUT/loss.svg    train and validation loss against step */
+ *   OUT/loss.svg    train and validation loss against step
+ *
+ * Fine-tuning (`yan finetune`, cfg.base_path set) runs the same loop, steps,
+ * schedule, logs and checkpoints on another batch source and model:
+ *  - the model is the base GGUF (yan_tmodel_load_gguf: full fine-tuning), or
+ *    the base frozen with LoRA adapters (yan_tmodel_load_lora, cfg.lora);
+ *  - the data are chat conversations (sft.h) rendered with the base's chat
+ *    template family (or cfg.chat_template): one conversation per row,
+ *    padded with the end-of-text id, targets -1 outside the assistant
+ *    replies; the training stream visits the conversations in a new seeded
+ *    order every epoch (data_pos counts conversations);
+ *  - validation is the token-weighted mean loss over every validation
+ *    conversation (cfg.sft_val, or a held-out cfg.val_fraction of the data);
+ *  - the output is OUT/model.gguf (full: the base's architecture, tokenizer
+ *    and chat template) or OUT/adapter.gguf (LoRA, llama.cpp's format);
+ *  - checkpoints hold the weights (full) or the adapters (LoRA), the
+ *    optimizer, and the identity of the base (path, size and a hash of
+ *    sampled blocks) and of the data: resuming against another base or
+ *    other data is refused. */
 #ifndef YAN_TRAINER_H
 #define YAN_TRAINER_H
 
 #include "train/adamw.h"
 #include "train/data.h"
 #include "train/dist.h"
+#include "train/sft.h"
 #include "train/tmodel.h"
 
 #define YAN_TRAIN_PATH_MAX 1024
@@ -64,6 +83,15 @@ typedef struct {
     int32_t sample_tokens;    /* tokens per sample (48) */
     float sample_temp;        /* sampling temperature; 0 = greedy (0.8) */
     int64_t ckpt_every;       /* checkpoint every N steps (and always at the end); 0 = end only (100) */
+    /* fine-tuning (yan finetune): base_path set; data_dir unused */
+    char base_path[YAN_TRAIN_PATH_MAX];  /* the model fine-tuned (llama GGUF, any weight type) */
+    char sft_data[YAN_TRAIN_PATH_MAX];   /* chat JSONL (OpenAI messages) */
+    char sft_val[YAN_TRAIN_PATH_MAX];    /* validation JSONL; "" = hold out val_fraction */
+    char chat_template[32];   /* template family; "" = recognised in the base's tokenizer.chat_template */
+    float val_fraction;       /* share of the conversations held out when sft_val is "" (0.05) */
+    int64_t epochs;           /* > 0: steps = ceil(epochs * conversations / (batch * accum)) */
+    yan_tlora lora;           /* rank 0 = full fine-tuning */
+    bool exact_base;          /* LoRA on a quantized base: forward on dequantized tiles too (exact, slower) */
     /* per run: not kept in checkpoints */
     int threads;              /* 0 = all cores */
     int64_t stop_after;       /* end this run after step N (checkpoint, model) as if interrupted; 0 = off */
@@ -129,7 +157,7 @@ typedef struct yan_trainer {
     yan_dist dist;
     yan_tmodel *m;            /* activations for (B / R) x T */
     yan_adamw opt;
-    yan_tokenizer *tok;       /* DATA/tokenizer.gguf */
+    yan_tokenizer *tok;       /* DATA/tokenizer.gguf (fine-tuning: the base's) */
     yan_shards *train, *val;  /* val NULL when eval_every is 0 */
     int64_t step;             /* optimizer steps completed */
     uint64_t data_pos;        /* next position in the training stream */
@@ -142,10 +170,24 @@ typedef struct yan_trainer {
     int64_t n_params;         /* floats in the parameter block (with alignment padding) */
     int64_t n_weights;        /* parameters proper (sum over the tensor table) */
     uint64_t data_hash;       /* fingerprint of the training stream (resuming checks it) */
+    /* fine-tuning */
+    bool finetune;
+    yan_sft_data sft_train, sft_val; /* conversations (sft_val empty: no validation) */
+    int64_t *perm;            /* (sft_train.n_examples) the order of epoch perm_epoch */
+    uint64_t perm_epoch;
+    char *chat_tmpl;          /* the base's tokenizer.chat_template (NULL: none) */
+    char family[32];          /* the chat template family the data are rendered with */
+    uint64_t base_size, base_hash; /* identity of the base file */
+    int32_t pad;              /* padding id of the rows */
+    int64_t n_cut;            /* conversations cut to seq tokens (training and validation) */
 } yan_trainer;
 
 /* A trainer for c: opens the data (train split; val when eval_every > 0),
  * loads its tokenizer, builds and initialises the model from c->seed.
+ * Fine-tuning (c->base_path set): loads the base (and initialises the LoRA
+ * adapters from c->seed), its tokenizer and chat template, and the
+ * conversations; c->seq 0 = the longest conversation (at most the base's
+ * context); errors name the file and line of a bad conversation.
  * d may be NULL (one process). Errors: INVALID_ARG (config), IO / FORMAT (data,
  * naming the file), NOMEM. */
 yan_status yan_trainer_new(const yan_train_config *c, const yan_dist *d, yan_trainer **out);
@@ -175,8 +217,10 @@ yan_status yan_trainer_sample(yan_trainer *t, char **text);
  * NULL. Collective. */
 yan_status yan_trainer_run(yan_trainer *t, yan_train_event_fn fn, void *ud);
 
-/* Output files of cfg.out_dir (rank 0 writes; others return YAN_OK). */
+/* Output files of cfg.out_dir (rank 0 writes; others return YAN_OK). The
+ * model file is model.gguf, or adapter.gguf for LoRA (yan_trainer_model_name). */
 yan_status yan_trainer_write_model(const yan_trainer *t, const char *path);
+const char *yan_trainer_model_name(const yan_trainer *t);
 yan_status yan_trainer_write_logs(const yan_trainer *t); /* loss.csv + loss.svg */
 /* "OUT/name" into buf; INVALID_ARG when it does not fit. */
 yan_status yan_trainer_path(const yan_trainer *t, const char *name, char *buf, size_t cap);
@@ -190,9 +234,11 @@ yan_status yan_train_svg(const yan_train_row *rows, size_t n, const char *title,
 /* ------------------------------------------------------------ checkpoints */
 
 /* Write t's complete state to path atomically: the model exactly as
- * yan_tmodel_to_gguf writes it, tensors yan.opt.m and yan.opt.v (1-D,
- * n_params floats), and yan.train.* keys (format version, step, optimizer
- * t, data position, RNG, the configuration, the loss history). Rank 0 only. */
+ * yan_tmodel_to_gguf writes it (LoRA: the adapters as
+ * yan_tmodel_adapter_to_gguf writes them), tensors yan.opt.m and yan.opt.v
+ * (1-D, n_params floats), and yan.train.* keys (format version, step,
+ * optimizer t, data position, RNG, the configuration, the loss history;
+ * fine-tuning: yan.ft.* with the base's identity). Rank 0 only. */
 yan_status yan_ckpt_save(const yan_trainer *t, const char *path);
 
 /* The configuration a checkpoint was written with (threads and stop_after
@@ -204,7 +250,8 @@ yan_status yan_ckpt_read_config(const char *path, yan_train_config *c);
 /* Restore the state saved in path into t, which must have been made with a
  * configuration of the same model shape and data (yan_ckpt_read_config +
  * yan_trainer_new). Errors: IO, FORMAT (missing or mis-shaped tensor, a
- * different model or data) naming the file; t is unusable after an error. */
+ * different model, data or fine-tuning base) naming the file; t is unusable
+ * after an error. */
 yan_status yan_ckpt_load(yan_trainer *t, const char *path);
 
 #endif /* YAN_TRAINER_H */

@@ -14,12 +14,22 @@
 #  - 1 and 2 threads give byte-identical results.
 # Cases: untied GQA (4 heads, 2 kv heads, 80 tokens: two attention blocks);
 # tied with the shipped 8k vocabulary; masked targets (25% -1 and a whole
-# row) with one kv head.
+# row) with one kv head; fine-tuning batches made by yan_sft_load +
+# yan_sft_batch from tests/train/chat_small.jsonl (English and Chinese chats
+# in ChatML, one per row, padded, targets -1 outside the assistant replies);
+# LoRA on an f32 base (frozen in PyTorch: requires_grad False) with adapters
+# on all seven matrices (q, k, v, o, gate, up, down), B non-zero so that A
+# gets a gradient: loss, logits, every adapter gradient and 10 AdamW steps
+# over the adapters; LoRA on three targets with SFT batches.
 # When llama.cpp is installed (node-llama-cpp, `scripts/peers.sh llama`;
 # SKIP otherwise) it loads the untied and the tied model and its
 # log-probabilities of the first sequence agree with the log-softmax of
 # yan's training logits within 1e-3 of each position's logit range (its CPU
-# kernels are not exact f32: ~1e-4 of the range at the first position).
+# kernels are not exact f32: ~1e-4 of the range at the first position); and
+# it loads the LoRA case's base with its adapter file (llama.cpp's adapter
+# loader, applied at run time as scale * B (A x)) and agrees with yan's
+# LoRA training logits within 3e-3 of the range (the adapter doubles the
+# logit range and the error with it).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TC=$ROOT/build/tools/train_check
@@ -62,9 +72,11 @@ case_() {
   fi
 }
 
-# llama_ NAME: llama.cpp on DIR/model.gguf, first sequence of batch 0
+# llama_ NAME [TOL]: llama.cpp on DIR/model.gguf (+ DIR/adapter.gguf when
+# present), first sequence of batch 0
 llama_() {
-  local name=$1 d=$tmp/$1
+  local name=$1 d=$tmp/$1 tol=${2:-1e-3} lora=()
+  [ -f "$d/adapter.gguf" ] && lora=(--lora "$d/adapter.gguf")
   if ! command -v node > /dev/null 2>&1 || [ ! -d "$CACHE/peers-llama/node_modules/node-llama-cpp" ]; then
     skip "$name: llama.cpp (node-llama-cpp) is not installed (scripts/peers.sh llama)"; return
   fi
@@ -76,7 +88,7 @@ ns = struct.unpack_from("<i", d, 20)[0]
 print(" ".join(str(x) for x in struct.unpack_from("<%di" % T, d, 44 + 4 * ns)))
 PYEOF
   if ! node "$ROOT/tests/peers/llama_peer.mjs" logprobs "$d/model.gguf" "$d/ids.txt" "$d/llama.bin" --kv f32 \
-       --threads 2 > "$tmp/$name.ll" 2>&1; then
+       --threads 2 "${lora[@]}" > "$tmp/$name.ll" 2>&1; then
     bad "$name: llama.cpp cannot evaluate the model ($(tail -c 300 "$tmp/$name.ll"))"; return
   fi
   local r
@@ -96,8 +108,8 @@ e = (np.abs(pe.reshape(n, V) - ls).max(1) / (lg.max(1) - lg.min(1))).max()
 print("%.3g" % e)
 PYEOF
 )
-  if "$PY" -c "import sys; sys.exit(0 if float('$r') <= 1e-3 else 1)" 2> /dev/null; then
-    ok "$name: llama.cpp loads the GGUF; log-probabilities within $r of the logit range"
+  if "$PY" -c "import sys; sys.exit(0 if float('$r') <= $tol else 1)" 2> /dev/null; then
+    ok "$name: llama.cpp loads the GGUF${lora:+ and the LoRA adapter}; log-probabilities within $r of the logit range"
   else
     bad "$name: llama.cpp log-probabilities differ by $r of the logit range"
   fi
@@ -109,5 +121,13 @@ case_ tied_kjv8k --dim 32 --layers 2 --heads 2 --ff 64 --tied --vocab "$ROOT/mod
 llama_ untied_gqa
 llama_ tied_kjv8k
 case_ masked_mqa --dim 48 --layers 3 --heads 4 --kv-heads 1 --ff 80 --batch 3 --seq 40 --mask 0.25 --seed 3
+CHAT=$ROOT/tests/train/chat_small.jsonl
+case_ sft_batches --dim 32 --layers 2 --heads 2 --ff 64 --tied --vocab "$ROOT/models/kjv-8k.tokenizer.json" \
+  --sft "$CHAT" --chat-template chatml --batch 3 --seq 128 --seed 5
+case_ lora_all --dim 64 --layers 2 --heads 4 --kv-heads 2 --ff 96 --batch 2 --seq 40 --seed 4 \
+  --lora-rank 4 --lora-alpha 8 --lora-targets q,k,v,o,gate,up,down
+llama_ lora_all 3e-3
+case_ lora_sft --dim 48 --layers 2 --heads 4 --kv-heads 1 --ff 80 --vocab "$ROOT/models/kjv-8k.tokenizer.json" \
+  --sft "$CHAT" --batch 2 --seq 128 --seed 6 --lora-rank 3 --lora-alpha 6 --lora-targets q,v,down
 
 finish

@@ -3,11 +3,14 @@
 // yan's inference numbers.
 //
 //   node llama_peer.mjs logprobs MODEL IDS OUT.bin [--gen N] [--kv f16|f32] [--threads T]
+//                        [--lora ADAPTER [--lora-scale S]]
 //       IDS: a file of token ids (whitespace separated). Evaluates them from
 //       position 0 and writes, for every position i, log p(. | ids[0..i]) over
 //       the whole vocabulary: n_ids * n_vocab float32 (little-endian) to OUT.bin.
 //       Then continues greedily for N tokens (argmax, lowest id on ties).
 //       Prints one JSON line: {n_vocab, n_ids, greedy: [...], seconds}.
+//       --lora: the context applies that LoRA adapter (llama.cpp's GGUF
+//       adapter format) at scale S (default 1), as llama.cpp's --lora does.
 //   node llama_peer.mjs ppl MODEL TEXT --ctx N [--chunks K] [--kv f16|f32]
 //       llama.cpp's perplexity recipe: tokenize TEXT with llama.cpp's own
 //       tokenizer (BOS first when the vocabulary asks for it), cut it into
@@ -47,6 +50,8 @@ const kv = opt("--kv", "f16").toUpperCase();
 const threads = parseInt(opt("--threads", "2"), 10);
 const nctxArg = parseInt(opt("--ctx", "0"), 10);
 const chunksArg = parseInt(opt("--chunks", "0"), 10);
+const loraPath = opt("--lora", null);
+const loraScale = parseFloat(opt("--lora-scale", "1"));
 const [mode, modelPath, ...rest] = argv;
 if (!mode || !modelPath) die("usage: llama_peer.mjs logprobs MODEL IDS OUT.bin [--gen N] | ppl MODEL TEXT --ctx N");
 
@@ -62,6 +67,7 @@ async function newSequence(contextSize) {
     const ctx = await model.createContext({
         contextSize, threads, batchSize: Math.min(contextSize, 512),
         experimentalKvCacheKeyType: kv, experimentalKvCacheValueType: kv,
+        ...(loraPath ? {lora: {adapters: [{filePath: path.resolve(loraPath), scale: loraScale}]}} : {}),
     });
     return {ctx, seq: ctx.getSequence()};
 }

@@ -24,6 +24,13 @@ projection (token_embd when there is no output.weight), cross-entropy with
 ignore_index -1. AdamW is torch.optim.AdamW (foreach=False) with the norms
 in a group without weight decay, after torch.nn.utils.clip_grad_norm_.
 
+LoRA (DIR/adapter.gguf present, written by `train_check gen --lora-rank`):
+the model's weights are frozen (requires_grad False) and every adapted
+matrix W (a tensor "<W>.lora_a" A (r, in) and "<W>.lora_b" B (out, r) in the
+adapter file) computes x W^T + (alpha / r) (x A^T) B^T, PEFT's LoRA layer
+without dropout; the gradients recorded are those of A and B, and AdamW
+steps (all adapters decayed) and clips the adapters only.
+
 Tolerances of compare (what is measured):
   loss, adamw.loss, adamw.norm   |got - ref| <= RTOL * |ref| per value
                                  (1e-5 for loss, 1e-4 for the AdamW losses
@@ -167,19 +174,28 @@ def rmsnorm(x, w, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-def forward(P, cfg, inp, tgt, tables):
+def forward(P, cfg, inp, tgt, tables, lora=None):
+    """lora: None or (scale, {W name: (A, B)})"""
     B, T = inp.shape
     C, NH, NKV, HD = cfg.C, cfg.NH, cfg.NKV, cfg.HD
     cos, sin = tables
     cos, sin = cos[:T], sin[:T]
     x = P["token_embd.weight"][inp]
     mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+
+    def lin(h, name):
+        y = h @ P[name].t()
+        if lora is not None and name in lora[1]:
+            a, b = lora[1][name]
+            y = y + lora[0] * ((h @ a.t()) @ b.t())
+        return y
+
     for l in range(cfg.L):
         p = "blk.%d." % l
         h = rmsnorm(x, P[p + "attn_norm.weight"], cfg.eps)
-        q = (h @ P[p + "attn_q.weight"].t()).view(B, T, NH, HD)
-        k = (h @ P[p + "attn_k.weight"].t()).view(B, T, NKV, HD)
-        v = (h @ P[p + "attn_v.weight"].t()).view(B, T, NKV, HD)
+        q = lin(h, p + "attn_q.weight").view(B, T, NH, HD)
+        k = lin(h, p + "attn_k.weight").view(B, T, NKV, HD)
+        v = lin(h, p + "attn_v.weight").view(B, T, NKV, HD)
         q, k = rope(q, cos, sin), rope(k, cos, sin)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if NKV != NH:
@@ -188,11 +204,11 @@ def forward(P, cfg, inp, tgt, tables):
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(HD))
         att = att.masked_fill(mask, float("-inf")).softmax(dim=-1)
         o = (att @ v).transpose(1, 2).reshape(B, T, C)
-        x = x + o @ P[p + "attn_output.weight"].t()
+        x = x + lin(o, p + "attn_output.weight")
         h = rmsnorm(x, P[p + "ffn_norm.weight"], cfg.eps)
-        g = h @ P[p + "ffn_gate.weight"].t()
-        u = h @ P[p + "ffn_up.weight"].t()
-        x = x + (F.silu(g) * u) @ P[p + "ffn_down.weight"].t()
+        g = lin(h, p + "ffn_gate.weight")
+        u = lin(h, p + "ffn_up.weight")
+        x = x + lin(F.silu(g) * u, p + "ffn_down.weight")
     x = rmsnorm(x, P["output_norm.weight"], cfg.eps)
     W = P["token_embd.weight"] if cfg.tied else P["output.weight"]
     logits = x @ W.t()
@@ -249,28 +265,44 @@ def cmd_run(dirname, out):
     kv, tensors = read_gguf(dirname + "/model.gguf")
     cfg = Cfg(kv, tensors)
     bt = read_batches(dirname + "/batches.bin")
-    names = list(tensors.keys())
-    P = {k: torch.nn.Parameter(torch.from_numpy(v)) for k, v in tensors.items()}
     tables = rope_tables(bt["T"], cfg.HD, cfg.base)
+    lora = None
+    try:
+        akv, atens = read_gguf(dirname + "/adapter.gguf")
+    except FileNotFoundError:
+        akv = None
+    if akv is None:
+        names = list(tensors.keys())
+        P = {k: torch.nn.Parameter(torch.from_numpy(v)) for k, v in tensors.items()}
+        G = P
+    else:  # LoRA: a frozen base, the adapters are the parameters
+        assert akv["general.type"] == "adapter" and akv["adapter.type"] == "lora", "not a LoRA adapter"
+        P = {k: torch.from_numpy(v) for k, v in tensors.items()}  # requires_grad False
+        names = list(atens.keys())  # yan's order: the adapter file's
+        G = {k: torch.nn.Parameter(torch.from_numpy(v)) for k, v in atens.items()}
+        rank = next(iter(atens.values())).shape[0]
+        pairs = {k[:-7]: (G[k], G[k[:-7] + ".lora_b"]) for k in names if k.endswith(".lora_a")}
+        lora = (akv["adapter.lora.alpha"] / rank, pairs)
     recs = []
-    loss, logits = forward(P, cfg, bt["inp"][0], bt["tgt"][0], tables)
+    loss, logits = forward(P, cfg, bt["inp"][0], bt["tgt"][0], tables, lora)
     loss.backward()
     recs.append(("loss", [loss.item()]))
     recs.append(("n_targets", [int((bt["tgt"][0] >= 0).sum())]))
     recs.append(("logits", logits.detach().numpy()))
     for k in names:  # yan's order: GGUF order as written
-        recs.append(("grad." + k, P[k].grad.numpy().copy()))
-    decay = [P[k] for k in names if not k.endswith("norm.weight")]
-    no_decay = [P[k] for k in names if k.endswith("norm.weight")]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": bt["wd"]},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=float(bt["lr"][0]), betas=(bt["b1"], bt["b2"]), eps=bt["eps"], foreach=False)
-    params = [P[k] for k in names]
+        recs.append(("grad." + k, G[k].grad.numpy().copy()))
+    decay = [G[k] for k in names if not k.endswith("norm.weight")]
+    no_decay = [G[k] for k in names if k.endswith("norm.weight")]
+    groups = [{"params": decay, "weight_decay": bt["wd"]}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=float(bt["lr"][0]), betas=(bt["b1"], bt["b2"]), eps=bt["eps"], foreach=False)
+    params = [G[k] for k in names]
     losses, norms = [], []
     for s in range(bt["NS"]):
         b = s % bt["NB"]
         opt.zero_grad(set_to_none=False)
-        loss, _ = forward(P, cfg, bt["inp"][b], bt["tgt"][b], tables)
+        loss, _ = forward(P, cfg, bt["inp"][b], bt["tgt"][b], tables, lora)
         loss.backward()
         norms.append(float(torch.nn.utils.clip_grad_norm_(params, bt["max_norm"])))
         for g in opt.param_groups:

@@ -390,3 +390,145 @@ TEST(trainer_bad_data_dir) {
     CHECK(yan_trainer_new(&c, NULL, &t) == YAN_ERR_IO && t == NULL);
     CHECK(strstr(yan_last_error(), "no-such-data") && strstr(yan_last_error(), "yan data prepare"));
 }
+
+/* ------------------------------------------------------------ fine-tuning */
+
+/* A base for fine-tuning: the small model trained 2 steps with a context
+ * long enough for the chats, written as model.gguf is (tokenizer, ChatML). */
+static const char *ft_base(const char *name, uint64_t seed, char *path, size_t cap) {
+    snprintf(path, cap, "%s", tmp_path(name));
+    yan_train_config c = small_config(tmp_path("ft-base-out"));
+    c.model.n_ctx = 256;
+    c.steps = 2;
+    c.seed = seed;
+    yan_trainer *t = NULL;
+    if (yan_trainer_new(&c, NULL, &t) != YAN_OK) return NULL;
+    float l, g, lr;
+    bool ok = yan_trainer_step(t, &l, &g, &lr) == YAN_OK && yan_trainer_write_model(t, path) == YAN_OK;
+    yan_trainer_free(t);
+    return ok ? path : NULL;
+}
+
+static yan_train_config ft_config(const char *base, const char *out) {
+    yan_train_config c = yan_train_config_default();
+    snprintf(c.base_path, sizeof c.base_path, "%s", base);
+    snprintf(c.sft_data, sizeof c.sft_data, "%s", "tests/train/chat_small.jsonl");
+    snprintf(c.out_dir, sizeof c.out_dir, "%s", out);
+    c.batch = 4;
+    c.seq = 0;
+    c.steps = 6;
+    c.lr = 1e-2f;
+    c.warmup = 1;
+    c.eval_every = 3;
+    c.ckpt_every = 0;
+    c.threads = 2;
+    c.lora = (yan_tlora){.rank = 4, .alpha = 8, .targets = YAN_LORA_ALL};
+    return c;
+}
+
+TEST(trainer_finetune_lora_resumes_and_refuses) {
+    if (!test_data()) { CHECK(!"no test data"); return; }
+    char b1[512], b2[512];
+    const char *base = ft_base("ft-base.gguf", 1, b1, sizeof b1), *other = ft_base("ft-other.gguf", 2, b2, sizeof b2);
+    CHECK(base && other);
+    if (!base || !other) return;
+    yan_train_config c = ft_config(base, tmp_path("ft-a"));
+    yan_trainer *a = NULL, *b = NULL;
+    CHECK(yan_trainer_new(&c, NULL, &a) == YAN_OK);
+    if (!a) return;
+    CHECK(a->finetune && a->m->lora.rank == 4 && !a->m->mapped);
+    CHECK(a->sft_val.n_examples == 3 && a->sft_train.n_examples == 45); /* 5% of 48 held out */
+    CHECK(a->cfg.seq > 16 && a->cfg.seq <= 256 && !strcmp(a->family, "chatml"));
+    CHECK(yan_trainer_run(a, NULL, NULL) == YAN_OK && a->step == 6);
+    CHECK(a->hist[5].train_loss < a->hist[0].train_loss);
+    CHECK(isfinite(a->hist[2].val_loss) && isnan(a->hist[2].val_bpb));
+    struct stat st;
+    CHECK(stat(tmp_path("ft-a/adapter.gguf"), &st) == 0 && stat(tmp_path("ft-a/model.gguf"), &st) != 0);
+
+    /* stopped at step 4 and resumed: bit-identical */
+    yan_train_config h = ft_config(base, tmp_path("ft-b"));
+    h.stop_after = 4;
+    CHECK(yan_trainer_new(&h, NULL, &b) == YAN_OK);
+    if (!b) goto out;
+    CHECK(yan_trainer_run(b, NULL, NULL) == YAN_OK && b->step == 4);
+    yan_trainer_free(b);
+    b = NULL;
+    yan_train_config rc;
+    CHECK(yan_ckpt_read_config(tmp_path("ft-b/ckpt.gguf"), &rc) == YAN_OK);
+    CHECK(!strcmp(rc.base_path, base));
+    CHECK(rc.lora.rank == 4 && rc.lora.targets == YAN_LORA_ALL);
+    CHECK(rc.seq == a->cfg.seq);
+    CHECK(yan_trainer_new(&rc, NULL, &b) == YAN_OK);
+    if (!b) goto out;
+    CHECK(yan_ckpt_load(b, tmp_path("ft-b/ckpt.gguf")) == YAN_OK && b->step == 4);
+    CHECK(yan_trainer_run(b, NULL, NULL) == YAN_OK && b->step == 6);
+    for (int i = 0; i < 6; i++) CHECK(a->hist[i].train_loss == b->hist[i].train_loss);
+    CHECK(!memcmp(a->m->params, b->m->params, (size_t)a->n_params * sizeof(float)));
+    yan_trainer_free(b);
+    b = NULL;
+    /* another base is refused, naming the checkpoint */
+    snprintf(rc.base_path, sizeof rc.base_path, "%s", other);
+    CHECK(yan_trainer_new(&rc, NULL, &b) == YAN_OK);
+    if (b) CHECK(yan_ckpt_load(b, tmp_path("ft-b/ckpt.gguf")) == YAN_ERR_FORMAT && strstr(yan_last_error(), "another base") &&
+                 strstr(yan_last_error(), "ft-b/ckpt.gguf"));
+out:
+    yan_trainer_free(a);
+    yan_trainer_free(b);
+}
+
+TEST(trainer_finetune_full_quantized_and_bad_data) {
+    if (!test_data()) { CHECK(!"no test data"); return; }
+    char b1[512], q8[512];
+    const char *base = ft_base("ft-base2.gguf", 3, b1, sizeof b1);
+    CHECK(base != NULL);
+    if (!base) return;
+    /* full fine-tuning: model.gguf keeps the base's template */
+    yan_train_config c = ft_config(base, tmp_path("ft-full"));
+    c.lora.rank = 0;
+    c.steps = 3;
+    c.eval_every = 0;
+    yan_trainer *t = NULL;
+    CHECK(yan_trainer_new(&c, NULL, &t) == YAN_OK);
+    if (t) {
+        CHECK(!t->m->lora.rank && t->sft_val.n_examples == 0 && t->sft_train.n_examples == 48);
+        CHECK(yan_trainer_run(t, NULL, NULL) == YAN_OK);
+        yan_model *m = NULL;
+        CHECK(yan_model_load(tmp_path("ft-full/model.gguf"), NULL, &m) == YAN_OK);
+        if (m) CHECK(yan_model_chat_template(m) && !strcmp(yan_model_chat_template(m), t->chat_tmpl));
+        yan_model_free(m);
+        yan_trainer_free(t);
+        t = NULL;
+    }
+    /* LoRA on a q8_0 base: mapped, trains */
+    snprintf(q8, sizeof q8, "%s", tmp_path("ft-base2-q8.gguf"));
+    CHECK(yan_model_quantize(base, q8, "q8_0", 1, NULL, NULL) == YAN_OK);
+    c = ft_config(q8, tmp_path("ft-q8"));
+    c.steps = 2;
+    c.eval_every = 0;
+    CHECK(yan_trainer_new(&c, NULL, &t) == YAN_OK);
+    if (t) {
+        CHECK(t->m->mapped);
+        CHECK(yan_trainer_run(t, NULL, NULL) == YAN_OK && t->step == 2 && isfinite(t->hist[1].train_loss));
+        yan_trainer_free(t);
+        t = NULL;
+    }
+    /* bad conversations: file and line named, nothing made */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", tmp_path("ft-bad.jsonl"));
+    const char *text = "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\"}]}\n"
+                       "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}\n";
+    CHECK(yan_write_atomic(bad, text, strlen(text)) == YAN_OK);
+    c = ft_config(base, tmp_path("ft-bad"));
+    snprintf(c.sft_data, sizeof c.sft_data, "%s", bad);
+    CHECK(yan_trainer_new(&c, NULL, &t) == YAN_ERR_FORMAT && t == NULL);
+    CHECK(strstr(yan_last_error(), "ft-bad.jsonl:2: the conversation has no assistant turn") != NULL);
+    struct stat st;
+    CHECK(stat(tmp_path("ft-bad"), &st) != 0);
+    /* bad settings */
+    c = ft_config(base, tmp_path("ft-bad"));
+    c.lora.targets = 0;
+    CHECK(yan_trainer_new(&c, NULL, &t) == YAN_ERR_INVALID_ARG && strstr(yan_last_error(), "targets"));
+    c = ft_config(base, tmp_path("ft-bad"));
+    snprintf(c.chat_template, sizeof c.chat_template, "nosuch");
+    CHECK(yan_trainer_new(&c, NULL, &t) == YAN_ERR_INVALID_ARG && strstr(yan_last_error(), "chatml"));
+}

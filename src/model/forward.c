@@ -1,6 +1,14 @@
-/* forward.c — contexts (KV cache, scratch, thread pool) and the forward pass.
+/* forward.c — the forward pass (yan_fwd: thread pool, scratch, KV blocks)
+ * and the single-sequence contexts built on it.
  *
- * yan_eval runs the transformer over n tokens in steps of at most n_batch.
+ * A step is a batch of T tokens, each with its own position and its own
+ * sequence's KV block table (model.h: yan_fwd_batch), so the same code runs
+ * a yan_context (one sequence, T tokens at consecutive positions) and the
+ * continuous-batching engine (engine.c: prefill chunks of several prompts
+ * next to one decode token of each running sequence). The weight matrices
+ * are read once per step whatever the mix; attention runs per token over
+ * its own sequence's blocks.
+ *
  * One step is ONE yan_pool_run: every thread walks the same sequence of
  * phases separated by yan_pool_barrier —
  *   embed | per layer: norm+prepare | q,k,v rows | bias/qk-norm/rope/KV store
@@ -9,21 +17,25 @@
  *   output rows.
  * Matmul phases split the OUTPUT ROWS across threads (weighted by bytes, so
  * decode reads each weight once, spread over all cores); token-wise phases
- * split tokens; attention splits (token, head) pairs. Decode (one token)
+ * split tokens; attention splits (token, head) pairs. Decode of one token
  * drops the barriers after each norm+prepare (every thread prepares its own
  * copy) and, when the KV heads split evenly, fuses q,k,v rows + rope + KV
  * store + attention into one phase per thread's KV heads: 4 barriers a layer
- * instead of 10. No allocation happens in
- * a step: everything is carved at context creation for n_batch tokens. The
- * only exception is the logits buffer, grown when all_logits is asked for more
- * tokens than it holds (checked before anything is evaluated).
+ * instead of 10. No allocation happens in a step: everything is carved at
+ * creation for n_batch tokens. The only exception is a context's logits
+ * buffer, grown when all_logits is asked for more tokens than it holds
+ * (checked before anything is evaluated).
  *
- * KV cache: per layer, K then V, each (NKV, NCTX, HD) in f16 or f32, so the
- * keys of one head are contiguous over positions: decode attention streams
- * them. Math follows llama.cpp for each architecture (see model.h). RoPE is
- * computed here (not yan_rope) because Llama 3 files carry per-dimension
- * frequency divisors (rope_freqs.weight), with llama.cpp's exact recurrence
- * for the angles (theta_{i+1} = theta_i * base^(-2/n_rot) in float).
+ * KV cache: blocks of kv_block positions, each (L) x [K (NKV, kv_block, HD) |
+ * V (NKV, kv_block, HDV)] in f16 or f32 (model.h). A context is one block of
+ * n_ctx positions — per layer K then V, each (NKV, NCTX, HD), the keys of one
+ * head contiguous over all positions — so its attention streams one run of
+ * keys per head as before; the engine's blocks are YAN_KV_BLOCK positions
+ * and attention walks the table one block at a time. Math follows llama.cpp
+ * for each architecture (see model.h). RoPE is computed here (not yan_rope)
+ * because Llama 3 files carry per-dimension frequency divisors
+ * (rope_freqs.weight), with llama.cpp's exact recurrence for the angles
+ * (theta_{i+1} = theta_i * base^(-2/n_rot) in float).
  * Dependencies: model.h, tensor.h kernels, pool.h. */
 #include "model/model.h"
 
@@ -32,34 +44,37 @@
 #define ALIGN 64
 #define ROW_ALIGN 16  /* matmul row ranges start at multiples of this */
 
-struct yan_context {
+struct yan_fwd {
     yan_model *m;
-    yan_ctx_plan plan;
-    yan_kv_type kv_type;
+    yan_fwd_plan plan;
     yan_pool *pool;
-    int32_t n_past;
-    uint8_t *kv;               /* (L) x [K (NKV, NCTX, HD) | V (NKV, NCTX, HDV)] */
+    uint8_t *kv;               /* (n_blocks) x block: (L) x [K (NKV, kv_block, HD) | V (NKV, kv_block, HDV)] */
     uint8_t *scratch;          /* one block carved below */
     float *x;                  /* (B, C) residual stream */
-    float *xn;                 /* (B, C) normed input of a matmul */
+    float *xn;                 /* (B, C) normed input of a matmul; hidden states of a hidden-only step */
     float *qkv;                /* (B, QD + KD + VD): q | k | v per token */
     float *att;                /* (B, NH*HDV) attention output */
     float *tmp;                /* (B, C) matmul output before the residual add */
     float *gate, *up;          /* (B, FF) */
     float *rope_cs;            /* (B, n_rot): n_rot/2 cosines then n_rot/2 sines */
-    float *scores;             /* (nth, max(NCTX, HD)) per-thread attention row */
-    size_t scores_stride;
+    float *scores;             /* (nth, scores_stride) per-thread attention row, then HDV floats */
+    size_t scores_stride;      /* floats */
+    size_t vtmp_off;           /* floats into a scores row: the thread's HDV partial values of one block */
     void *mm[3];               /* prepared activations for up to 3 matmuls at once */
+    const yan_fwd_batch *b;    /* the step being run */
+};
+
+struct yan_context {
+    yan_fwd *f;
+    int32_t n_past;
+    int32_t table[1];          /* the one block of the sequence */
+    int32_t *pos;              /* (n_batch) positions of the step being run */
+    const int32_t **tables;    /* (n_batch) all = table */
+    int32_t *iota;             /* (n_batch) 0, 1, 2, ... (output token indices) */
     float *logits;             /* (logits_cap, V) */
     int64_t logits_cap;
     int32_t last_n;            /* tokens of the last yan_eval; 0 = no logits */
     bool last_all;
-    /* the step being run */
-    const yan_token *tok;
-    int T;
-    int32_t pos0;
-    int out_first, n_out;      /* tokens of the step that produce logits */
-    float *out;                /* where their logits go (ldy = V) */
 };
 
 /* ------------------------------------------------------------- params */
@@ -74,9 +89,10 @@ yan_context_params yan_context_params_default(void) {
 }
 
 static size_t al(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+static size_t al16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-/* scratch regions in floats (aligned each); NULL base = just size them */
-typedef struct { size_t x, xn, qkv, att, tmp, gate, up, rope, scores, scores_stride, mm; } scratch_sizes;
+/* scratch regions in bytes (aligned each); scores_stride and vtmp_off in floats */
+typedef struct { size_t x, xn, qkv, att, tmp, gate, up, rope, scores, scores_stride, vtmp_off, mm; } scratch_sizes;
 
 static scratch_sizes sizes_for(const yan_model *m, int32_t n_ctx, int32_t B, int nth) {
     const yan_hparams *hp = &m->hp;
@@ -88,8 +104,10 @@ static scratch_sizes sizes_for(const yan_model *m, int32_t n_ctx, int32_t B, int
     s.att = al((size_t)B * (size_t)hp->n_head * (size_t)hp->head_dim_v * 4);
     s.gate = s.up = al((size_t)B * (size_t)hp->n_ff * 4);
     s.rope = al((size_t)B * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1) * 4);
-    s.scores_stride = (size_t)(n_ctx > hp->head_dim ? n_ctx : hp->head_dim);
-    s.scores_stride = (s.scores_stride + 15) & ~(size_t)15;
+    /* a thread's row: scores over n_ctx keys (or HD floats of q/k-norm
+     * scratch), then HDV floats for the values of one block */
+    s.vtmp_off = al16((size_t)(n_ctx > hp->head_dim ? n_ctx : hp->head_dim));
+    s.scores_stride = s.vtmp_off + al16((size_t)hp->head_dim_v);
     s.scores = al((size_t)nth * s.scores_stride * 4);
     s.mm = al(yan_model_matmul_scratch(m, B));
     return s;
@@ -99,74 +117,64 @@ static size_t sizes_total(const scratch_sizes *s) {
     return s->x + s->xn + s->qkv + s->att + s->tmp + s->gate + s->up + s->rope + s->scores + 3 * s->mm + ALIGN;
 }
 
-yan_status yan_ctx_plan_make(const yan_model *m, const yan_context_params *p, yan_ctx_plan *out) {
+yan_status yan_fwd_plan_make(const yan_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, yan_kv_type kv_type,
+                             int32_t kv_block, int64_t n_blocks, yan_fwd_plan *out) {
     const yan_hparams *hp = &m->hp;
     memset(out, 0, sizeof *out);
-    int32_t n_ctx = p->n_ctx > 0 ? p->n_ctx : hp->n_ctx_train;
-    if (p->n_ctx < 0 || n_ctx > (1 << 24))
-        return yan_fail(YAN_ERR_INVALID_ARG, "context length %d is out of range [1, %d]", p->n_ctx, 1 << 24);
+    if (n_ctx < 1 || n_ctx > (1 << 24))
+        return yan_fail(YAN_ERR_INVALID_ARG, "context length %d is out of range [1, %d]", n_ctx, 1 << 24);
     if (hp->layernorm && n_ctx > hp->n_ctx_train)
         return yan_fail(YAN_ERR_INVALID_ARG,
                         "context length %d exceeds the %d positions this %s model has learned embeddings for", n_ctx,
                         hp->n_ctx_train, m->arch_name);
-    if (p->kv_type != YAN_KV_F16 && p->kv_type != YAN_KV_F32)
-        return yan_fail(YAN_ERR_INVALID_ARG, "unknown KV cache type %d", (int)p->kv_type);
-    if (p->n_batch < 0) return yan_fail(YAN_ERR_INVALID_ARG, "n_batch %d is negative", p->n_batch);
-    int32_t B = p->n_batch > 0 ? p->n_batch : 512;
+    if (kv_type != YAN_KV_F16 && kv_type != YAN_KV_F32)
+        return yan_fail(YAN_ERR_INVALID_ARG, "unknown KV cache type %d", (int)kv_type);
+    if (n_batch < 0) return yan_fail(YAN_ERR_INVALID_ARG, "n_batch %d is negative", n_batch);
+    if (kv_block < 0 || n_blocks < 1)
+        return yan_fail(YAN_ERR_INVALID_ARG, "bad KV block layout (%d positions x %lld blocks)", kv_block,
+                        (long long)n_blocks);
+    int32_t B = n_batch > 0 ? n_batch : 512;
     if (B > n_ctx) B = n_ctx;
     out->n_ctx = n_ctx;
     out->n_batch = B;
-    out->n_threads = yan_threads_resolve(p->n_threads);
-    out->kv_elt = p->kv_type == YAN_KV_F32 ? 4 : 2;
-    size_t k, v;
-    if (yan_mul_ovf((size_t)hp->n_head_kv * (size_t)hp->head_dim * out->kv_elt, (size_t)n_ctx, &k) ||
-        yan_mul_ovf((size_t)hp->n_head_kv * (size_t)hp->head_dim_v * out->kv_elt, (size_t)n_ctx, &v) ||
-        yan_mul_ovf(k + v, (size_t)hp->n_layer, &out->kv_bytes))
-        return yan_fail(YAN_ERR_INVALID_ARG, "the KV cache for %d tokens does not fit in memory", n_ctx);
+    out->n_threads = yan_threads_resolve(n_threads);
+    out->kv_type = kv_type;
+    out->kv_elt = kv_type == YAN_KV_F32 ? 4 : 2;
+    out->kv_block = kv_block > 0 ? kv_block : n_ctx;
+    out->n_blocks = n_blocks;
+    size_t k, v, blk;
+    if (yan_mul_ovf((size_t)hp->n_head_kv * (size_t)hp->head_dim * out->kv_elt, (size_t)out->kv_block, &k) ||
+        yan_mul_ovf((size_t)hp->n_head_kv * (size_t)hp->head_dim_v * out->kv_elt, (size_t)out->kv_block, &v) ||
+        yan_mul_ovf(k + v, (size_t)hp->n_layer, &blk) || yan_mul_ovf(blk, (size_t)n_blocks, &out->kv_bytes))
+        return yan_fail(YAN_ERR_INVALID_ARG, "a KV cache of %lld blocks of %d tokens does not fit in memory",
+                        (long long)n_blocks, out->kv_block);
     out->kv_layer_k = k;
     out->kv_layer_v = v;
+    out->kv_block_bytes = blk;
     scratch_sizes s = sizes_for(m, n_ctx, B, out->n_threads);
-    out->scratch_bytes = sizes_total(&s) + (size_t)hp->n_vocab * 4;
+    out->scratch_bytes = sizes_total(&s);
     return YAN_OK;
 }
 
-uint64_t yan_context_bytes(const yan_model *m, const yan_context_params *p) {
-    yan_context_params dp = yan_context_params_default();
-    yan_ctx_plan plan;
-    if (yan_ctx_plan_make(m, p ? p : &dp, &plan)) return 0;
-    return (uint64_t)plan.kv_bytes + (uint64_t)plan.scratch_bytes;
-}
+/* ------------------------------------------------------------ machine */
 
-/* ------------------------------------------------------------- context */
-
-yan_status yan_context_new(yan_model *m, const yan_context_params *p, yan_context **out) {
-    if (!out) return yan_fail(YAN_ERR_INVALID_ARG, "yan_context_new: out is NULL");
+yan_status yan_fwd_new(yan_model *m, const yan_fwd_plan *plan, yan_fwd **out) {
     *out = NULL;
-    if (!m) return yan_fail(YAN_ERR_INVALID_ARG, "yan_context_new: no model");
-    yan_context_params dp = yan_context_params_default();
-    if (!p) p = &dp;
-    yan_context *c = yan_calloc(1, sizeof *c);
-    if (!c) return yan_fail(YAN_ERR_NOMEM, "out of memory creating a context");
-    yan_status st = yan_ctx_plan_make(m, p, &c->plan);
-    if (st) {
-        yan_free(c);
+    yan_fwd *f = yan_calloc(1, sizeof *f);
+    if (!f) return yan_fail(YAN_ERR_NOMEM, "out of memory creating a context");
+    f->m = m;
+    f->plan = *plan;
+    scratch_sizes s = sizes_for(m, plan->n_ctx, plan->n_batch, plan->n_threads);
+    f->kv = yan_malloc(plan->kv_bytes ? plan->kv_bytes : 1);
+    f->scratch = yan_malloc(sizes_total(&s));
+    if (!f->kv || !f->scratch) {
+        yan_status st = yan_fail(YAN_ERR_NOMEM, "out of memory allocating %.1f MiB of KV cache for %lld x %d tokens",
+                                 (double)plan->kv_bytes / 1048576.0, (long long)plan->n_blocks, plan->kv_block);
+        yan_fwd_free(f);
         return st;
     }
-    c->m = m;
-    c->kv_type = p->kv_type;
-    scratch_sizes s = sizes_for(m, c->plan.n_ctx, c->plan.n_batch, c->plan.n_threads);
-    c->kv = yan_malloc(c->plan.kv_bytes ? c->plan.kv_bytes : 1);
-    c->scratch = yan_malloc(sizes_total(&s));
-    c->logits = yan_malloc((size_t)m->hp.n_vocab * sizeof(float));
-    c->logits_cap = 1;
-    if (!c->kv || !c->scratch || !c->logits) {
-        st = yan_fail(YAN_ERR_NOMEM, "out of memory allocating a context of %d tokens (%.1f MiB KV cache)",
-                      c->plan.n_ctx, (double)c->plan.kv_bytes / 1048576.0);
-        yan_context_free(c);
-        return st;
-    }
-    uint8_t *b = (uint8_t *)(((uintptr_t)c->scratch + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
-#define CARVE(field, bytes) (c->field = (void *)b, b += (bytes))
+    uint8_t *b = (uint8_t *)(((uintptr_t)f->scratch + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+#define CARVE(field, bytes) (f->field = (void *)b, b += (bytes))
     CARVE(x, s.x);
     CARVE(xn, s.xn);
     CARVE(qkv, s.qkv);
@@ -178,27 +186,92 @@ yan_status yan_context_new(yan_model *m, const yan_context_params *p, yan_contex
     CARVE(scores, s.scores);
     for (int i = 0; i < 3; i++) CARVE(mm[i], s.mm);
 #undef CARVE
-    c->scores_stride = s.scores_stride;
-    if ((st = yan_pool_new(c->plan.n_threads, &c->pool))) {
-        yan_context_free(c);
+    f->scores_stride = s.scores_stride;
+    f->vtmp_off = s.vtmp_off;
+    yan_status st = yan_pool_new(plan->n_threads, &f->pool);
+    if (st) {
+        yan_fwd_free(f);
         return st;
     }
     /* the scores region was sized for n_threads; the pool never has more */
+    *out = f;
+    return YAN_OK;
+}
+
+void yan_fwd_free(yan_fwd *f) {
+    if (!f) return;
+    yan_pool_free(f->pool);
+    yan_free(f->kv);
+    yan_free(f->scratch);
+    yan_free(f);
+}
+
+const yan_fwd_plan *yan_fwd_plan_of(const yan_fwd *f) { return &f->plan; }
+const float *yan_fwd_hidden(const yan_fwd *f) { return f->xn; }
+uint8_t *yan_fwd_block(yan_fwd *f, int64_t b) { return f->kv + (size_t)b * f->plan.kv_block_bytes; }
+
+/* ------------------------------------------------------------- context */
+
+static yan_status ctx_plan(const yan_model *m, const yan_context_params *p, yan_fwd_plan *out) {
+    if (p->n_ctx < 0)
+        return yan_fail(YAN_ERR_INVALID_ARG, "context length %d is out of range [1, %d]", p->n_ctx, 1 << 24);
+    int32_t n_ctx = p->n_ctx > 0 ? p->n_ctx : m->hp.n_ctx_train;
+    return yan_fwd_plan_make(m, n_ctx, p->n_batch, p->n_threads, p->kv_type, 0, 1, out);
+}
+
+uint64_t yan_context_bytes(const yan_model *m, const yan_context_params *p) {
+    yan_context_params dp = yan_context_params_default();
+    yan_fwd_plan plan;
+    if (ctx_plan(m, p ? p : &dp, &plan)) return 0;
+    return (uint64_t)plan.kv_bytes + (uint64_t)plan.scratch_bytes + (uint64_t)m->hp.n_vocab * 4;
+}
+
+yan_status yan_context_new(yan_model *m, const yan_context_params *p, yan_context **out) {
+    if (!out) return yan_fail(YAN_ERR_INVALID_ARG, "yan_context_new: out is NULL");
+    *out = NULL;
+    if (!m) return yan_fail(YAN_ERR_INVALID_ARG, "yan_context_new: no model");
+    yan_context_params dp = yan_context_params_default();
+    if (!p) p = &dp;
+    yan_fwd_plan plan;
+    yan_status st = ctx_plan(m, p, &plan);
+    if (st) return st;
+    yan_context *c = yan_calloc(1, sizeof *c);
+    if (!c) return yan_fail(YAN_ERR_NOMEM, "out of memory creating a context");
+    if ((st = yan_fwd_new(m, &plan, &c->f))) {
+        yan_free(c);
+        return st;
+    }
+    size_t B = (size_t)plan.n_batch;
+    c->pos = yan_malloc(B * sizeof *c->pos);
+    c->tables = yan_malloc(B * sizeof *c->tables);
+    c->iota = yan_malloc(B * sizeof *c->iota);
+    c->logits = yan_malloc((size_t)m->hp.n_vocab * sizeof(float));
+    c->logits_cap = 1;
+    if (!c->pos || !c->tables || !c->iota || !c->logits) {
+        yan_context_free(c);
+        return yan_fail(YAN_ERR_NOMEM, "out of memory creating a context");
+    }
+    c->table[0] = 0;
+    for (size_t i = 0; i < B; i++) {
+        c->tables[i] = c->table;
+        c->iota[i] = (int32_t)i;
+    }
     *out = c;
     return YAN_OK;
 }
 
 void yan_context_free(yan_context *c) {
     if (!c) return;
-    yan_pool_free(c->pool);
-    yan_free(c->kv);
-    yan_free(c->scratch);
+    yan_fwd_free(c->f);
+    yan_free(c->pos);
+    yan_free(c->tables);
+    yan_free(c->iota);
     yan_free(c->logits);
     yan_free(c);
 }
 
-const yan_model *yan_context_model(const yan_context *c) { return c->m; }
-int32_t yan_context_n_ctx(const yan_context *c) { return c->plan.n_ctx; }
+const yan_model *yan_context_model(const yan_context *c) { return c->f->m; }
+int32_t yan_context_n_ctx(const yan_context *c) { return c->f->plan.n_ctx; }
 int32_t yan_context_n_past(const yan_context *c) { return c->n_past; }
 
 yan_status yan_context_truncate(yan_context *c, int32_t n_past) {
@@ -211,17 +284,17 @@ yan_status yan_context_truncate(yan_context *c, int32_t n_past) {
 
 /* ----------------------------------------------- attention vector helpers */
 
-static inline float kv_dot(const yan_context *c, const float *q, const void *k, int n) {
-    return c->kv_type == YAN_KV_F32 ? yan_dot_f32(q, k, n) : yan_dot_f16(q, k, n);
+static inline float kv_dot(const yan_fwd *f, const float *q, const void *k, int n) {
+    return f->plan.kv_type == YAN_KV_F32 ? yan_dot_f32(q, k, n) : yan_dot_f16(q, k, n);
 }
 
-static inline void kv_axpy(const yan_context *c, float *y, float a, const void *v, int n) {
-    if (c->kv_type == YAN_KV_F32) yan_axpy_f32(y, a, v, n);
+static inline void kv_axpy(const yan_fwd *f, float *y, float a, const void *v, int n) {
+    if (f->plan.kv_type == YAN_KV_F32) yan_axpy_f32(y, a, v, n);
     else yan_axpy_f16(y, a, v, n);
 }
 
-static inline void kv_store(const yan_context *c, void *dst, const float *x, int n) {
-    if (c->kv_type == YAN_KV_F32) memcpy(dst, x, (size_t)n * 4);
+static inline void kv_store(const yan_fwd *f, void *dst, const float *x, int n) {
+    if (f->plan.kv_type == YAN_KV_F32) memcpy(dst, x, (size_t)n * 4);
     else yan_f32_to_f16_row(x, dst, n);
 }
 
@@ -253,11 +326,11 @@ static void norm_row(const yan_model *m, float *out, const float *x, const float
     else yan_rmsnorm(out, x, w, m->hp.n_embd, m->hp.eps);
 }
 
-static void rope_table(const yan_context *c, float *cs, int32_t pos) {
-    const yan_hparams *hp = &c->m->hp;
+static void rope_table(const yan_model *m, float *cs, int32_t pos) {
+    const yan_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
     const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
-    const float *ff = c->m->rope_freqs;
+    const float *ff = m->rope_freqs;
     float theta = (float)pos;
     for (int i = 0; i < half; i++) {
         float th = hp->rope_freq_scale * (ff ? theta / ff[i] : theta);
@@ -285,15 +358,17 @@ static void rope_apply(float *x, const float *cs, int n_rot, bool neox) {
     }
 }
 
-static inline uint8_t *k_at(const yan_context *c, int l, int h, int32_t pos) {
-    const yan_ctx_plan *p = &c->plan;
-    return c->kv + (size_t)l * (p->kv_layer_k + p->kv_layer_v) +
-           ((size_t)h * (size_t)p->n_ctx + (size_t)pos) * (size_t)c->m->hp.head_dim * p->kv_elt;
+/* K and V rows of KV head h, layer l, in block blk: kv_block rows of HD
+ * (HDV) values, one per position of the block. */
+static inline uint8_t *k_rows(const yan_fwd *f, int32_t blk, int l, int h) {
+    const yan_fwd_plan *p = &f->plan;
+    return f->kv + (size_t)blk * p->kv_block_bytes + (size_t)l * (p->kv_layer_k + p->kv_layer_v) +
+           (size_t)h * (size_t)p->kv_block * (size_t)f->m->hp.head_dim * p->kv_elt;
 }
-static inline uint8_t *v_at(const yan_context *c, int l, int h, int32_t pos) {
-    const yan_ctx_plan *p = &c->plan;
-    return c->kv + (size_t)l * (p->kv_layer_k + p->kv_layer_v) + p->kv_layer_k +
-           ((size_t)h * (size_t)p->n_ctx + (size_t)pos) * (size_t)c->m->hp.head_dim_v * p->kv_elt;
+static inline uint8_t *v_rows(const yan_fwd *f, int32_t blk, int l, int h) {
+    const yan_fwd_plan *p = &f->plan;
+    return f->kv + (size_t)blk * p->kv_block_bytes + (size_t)l * (p->kv_layer_k + p->kv_layer_v) + p->kv_layer_k +
+           (size_t)h * (size_t)p->kv_block * (size_t)f->m->hp.head_dim_v * p->kv_elt;
 }
 
 /* ------------------------------------------------------------- a step */
@@ -302,16 +377,16 @@ static inline uint8_t *v_at(const yan_context *c, int l, int h, int32_t pos) {
  * matrices of the same type and width share one prepared copy. slot[i] is
  * the scratch used for ws[i]. priv >= 0 (one token, see `solo` below): the
  * calling thread prepares the whole token into its own row priv of the slots. */
-static void prepare_group(yan_context *c, const yan_mat *const *ws, int n, const float *x, int T, int t0, int t1,
+static void prepare_group(yan_fwd *f, const yan_mat *const *ws, int n, const float *x, int T, int t0, int t1,
                           void **slot, int priv) {
     for (int i = 0; i < n; i++) {
         slot[i] = NULL;
         for (int j = 0; j < i; j++)
             if (ws[j]->type == ws[i]->type && ws[j]->ne0 == ws[i]->ne0) slot[i] = slot[j];
         if (slot[i]) continue;
-        slot[i] = c->mm[i];
+        slot[i] = f->mm[i];
         if (priv >= 0) {
-            slot[i] = (char *)c->mm[i] + (size_t)priv * yan_matmul_scratch_bytes(ws[i], 1);
+            slot[i] = (char *)f->mm[i] + (size_t)priv * yan_matmul_scratch_bytes(ws[i], 1);
             yan_matmul_prepare(ws[i], x, 1, 0, 1, slot[i]);
         } else if (t1 > t0) {
             yan_matmul_prepare(ws[i], x, T, t0, t1, slot[i]);
@@ -325,49 +400,67 @@ static void add_bias_rows(float *y, int64_t ldy, const float *b, int T, int64_t 
         for (int64_t r = r0; r < r1; r++) y[(int64_t)t * ldy + r] += b[r];
 }
 
-/* Attention of token t, query head h, into c->att; s: the thread's scores row. */
-static void attention_head(yan_context *c, int l, int t, int h, float *s) {
-    const yan_model *m = c->m;
-    const yan_hparams *hp = &m->hp;
+/* Attention of token t, query head h, into f->att over positions
+ * 0..pos[t] of the token's sequence, one KV block (one contiguous run of
+ * keys per head) at a time; s: the thread's scores row (vtmp after it). */
+static void attention_head(yan_fwd *f, int l, int t, int h, float *s) {
+    const yan_hparams *hp = &f->m->hp;
     const int NH = hp->n_head, HD = hp->head_dim, HDV = hp->head_dim_v;
-    const int group = NH / hp->n_head_kv;
+    const int kvh = h / (NH / hp->n_head_kv);
     const int64_t QKVD = (int64_t)(NH + hp->n_head_kv) * HD + (int64_t)hp->n_head_kv * HDV;
     const float scale = 1.0f / sqrtf((float)HD);
-    {
-        int kvh = h / group;
-        int32_t n_kv = c->pos0 + t + 1;
-        const float *q = c->qkv + t * QKVD + (int64_t)h * HD;
-        const uint8_t *kb = k_at(c, l, kvh, 0), *vb = v_at(c, l, kvh, 0);
-        size_t kstride = (size_t)HD * c->plan.kv_elt, vstride = (size_t)HDV * c->plan.kv_elt;
-        float *o = c->att + (int64_t)t * NH * HDV + (int64_t)h * HDV;
-        if (c->kv_type == YAN_KV_F16) {
-            /* keys/values of one KV head are contiguous rows: blocked kernels */
-            yan_attn_scores_f16(q, (const uint16_t *)kb, n_kv, HD, scale, s);
-            yan_attn_softmax(s, n_kv);
-            yan_attn_values_f16(o, s, (const uint16_t *)vb, n_kv, HDV);
-        } else {
-            for (int32_t j = 0; j < n_kv; j++) s[j] = kv_dot(c, q, kb + (size_t)j * kstride, HD) * scale;
-            yan_attn_softmax(s, n_kv);
-            memset(o, 0, (size_t)HDV * 4);
-            for (int32_t j = 0; j < n_kv; j++) kv_axpy(c, o, s[j], vb + (size_t)j * vstride, HDV);
+    const int32_t *tab = f->b->table[t], n_kv = f->b->pos[t] + 1, bs = f->plan.kv_block;
+    const float *q = f->qkv + t * QKVD + (int64_t)h * HD;
+    float *o = f->att + (int64_t)t * NH * HDV + (int64_t)h * HDV;
+    if (f->plan.kv_type == YAN_KV_F16) {
+        /* keys/values of one KV head are contiguous rows within a block: blocked kernels */
+        for (int32_t j0 = 0, i = 0; j0 < n_kv; j0 += bs, i++) {
+            int32_t n = n_kv - j0 < bs ? n_kv - j0 : bs;
+            yan_attn_scores_f16(q, (const uint16_t *)k_rows(f, tab[i], l, kvh), n, HD, scale, s + j0);
+        }
+        yan_attn_softmax(s, n_kv);
+        float *vtmp = s + f->vtmp_off;
+        for (int32_t j0 = 0, i = 0; j0 < n_kv; j0 += bs, i++) {
+            int32_t n = n_kv - j0 < bs ? n_kv - j0 : bs;
+            const uint16_t *vb = (const uint16_t *)v_rows(f, tab[i], l, kvh);
+            if (i == 0) {
+                yan_attn_values_f16(o, s, vb, n, HDV);
+            } else {
+                yan_attn_values_f16(vtmp, s + j0, vb, n, HDV);
+                for (int d = 0; d < HDV; d++) o[d] += vtmp[d];
+            }
+        }
+    } else {
+        const size_t kstride = (size_t)HD * 4, vstride = (size_t)HDV * 4;
+        for (int32_t j0 = 0, i = 0; j0 < n_kv; j0 += bs, i++) {
+            int32_t n = n_kv - j0 < bs ? n_kv - j0 : bs;
+            const uint8_t *kb = k_rows(f, tab[i], l, kvh);
+            for (int32_t j = 0; j < n; j++) s[j0 + j] = kv_dot(f, q, kb + (size_t)j * kstride, HD) * scale;
+        }
+        yan_attn_softmax(s, n_kv);
+        memset(o, 0, (size_t)HDV * 4);
+        for (int32_t j0 = 0, i = 0; j0 < n_kv; j0 += bs, i++) {
+            int32_t n = n_kv - j0 < bs ? n_kv - j0 : bs;
+            const uint8_t *vb = v_rows(f, tab[i], l, kvh);
+            for (int32_t j = 0; j < n; j++) kv_axpy(f, o, s[j0 + j], vb + (size_t)j * vstride, HDV);
         }
     }
 }
 
-static void attention_layer(yan_context *c, int l, int ith, int nth) {
-    const int NH = c->m->hp.n_head;
-    float *s = c->scores + (size_t)ith * c->scores_stride;
-    for (int task = ith; task < c->T * NH; task += nth) attention_head(c, l, task / NH, task % NH, s);
+static void attention_layer(yan_fwd *f, int l, int ith, int nth) {
+    const int NH = f->m->hp.n_head;
+    float *s = f->scores + (size_t)ith * f->scores_stride;
+    for (int task = ith; task < f->b->T * NH; task += nth) attention_head(f, l, task / NH, task % NH, s);
 }
 
 /* q/k norm (qwen3), rope and KV store of token t's head h: h < NH a query
  * head, else key/value head h - NH. tmpv: HD floats of the thread's scratch. */
-static void qk_head(yan_context *c, const yan_layer *y, int l, int t, int h, float *tmpv) {
-    const yan_hparams *hp = &c->m->hp;
+static void qk_head(yan_fwd *f, const yan_layer *y, int l, int t, int h, float *tmpv) {
+    const yan_hparams *hp = &f->m->hp;
     const int NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim, HDV = hp->head_dim_v;
     const int64_t QD = (int64_t)NH * HD, KD = (int64_t)NKV * HD, QKVD = QD + KD + (int64_t)NKV * HDV;
-    float *row = c->qkv + t * QKVD;
-    const float *cs = c->rope_cs + (int64_t)t * hp->n_rot;
+    float *row = f->qkv + t * QKVD;
+    const float *cs = f->rope_cs + (int64_t)t * hp->n_rot;
     if (h < NH) {
         float *q = row + (int64_t)h * HD;
         if (y->q_norm) {
@@ -383,17 +476,20 @@ static void qk_head(yan_context *c, const yan_layer *y, int l, int t, int h, flo
             memcpy(k, tmpv, (size_t)HD * 4);
         }
         if (hp->n_rot > 0) rope_apply(k, cs, hp->n_rot, hp->rope_neox);
-        kv_store(c, k_at(c, l, h, c->pos0 + t), k, HD);
-        kv_store(c, v_at(c, l, h, c->pos0 + t), v, HDV);
+        const int32_t pos = f->b->pos[t], bs = f->plan.kv_block, blk = f->b->table[t][pos / bs];
+        const size_t row_in_blk = (size_t)(pos % bs);
+        kv_store(f, k_rows(f, blk, l, h) + row_in_blk * (size_t)HD * f->plan.kv_elt, k, HD);
+        kv_store(f, v_rows(f, blk, l, h) + row_in_blk * (size_t)HDV * f->plan.kv_elt, v, HDV);
     }
 }
 
 static void step_worker(void *ud, int ith, int nth) {
-    yan_context *c = ud;
+    yan_fwd *c = ud;
+    const yan_fwd_batch *b = c->b;
     const yan_model *m = c->m;
     const yan_hparams *hp = &m->hp;
     yan_pool *pool = c->pool;
-    const int T = c->T, C = hp->n_embd, NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim,
+    const int T = b->T, C = hp->n_embd, NH = hp->n_head, NKV = hp->n_head_kv, HD = hp->head_dim,
               HDV = hp->head_dim_v, FF = hp->n_ff;
     const int64_t QD = (int64_t)NH * HD, KD = (int64_t)NKV * HD, VD = (int64_t)NKV * HDV, QKVD = QD + KD + VD;
     const int t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
@@ -411,14 +507,14 @@ static void step_worker(void *ud, int ith, int nth) {
     for (int t = t0; t < t1; t++) {
         float *x = c->x + (int64_t)t * C;
         const yan_mat *e = &m->tok_embd;
-        yan_dequantize_row(e->type, (const uint8_t *)e->data + (size_t)c->tok[t] * e->row_bytes, x, C);
+        yan_dequantize_row(e->type, (const uint8_t *)e->data + (size_t)b->tok[t] * e->row_bytes, x, C);
         if (gpt2) {
             const yan_mat *pe = &m->pos_embd;
             float *tmp = c->tmp + (int64_t)t * C;
-            yan_dequantize_row(pe->type, (const uint8_t *)pe->data + (size_t)(c->pos0 + t) * pe->row_bytes, tmp, C);
+            yan_dequantize_row(pe->type, (const uint8_t *)pe->data + (size_t)b->pos[t] * pe->row_bytes, tmp, C);
             for (int i = 0; i < C; i++) x[i] += tmp[i];
         } else if (hp->n_rot > 0) {
-            rope_table(c, c->rope_cs + (int64_t)t * hp->n_rot, c->pos0 + t);
+            rope_table(m, c->rope_cs + (int64_t)t * hp->n_rot, b->pos[t]);
         }
     }
     yan_pool_barrier(pool);
@@ -553,62 +649,93 @@ static void step_worker(void *ud, int ith, int nth) {
         yan_pool_barrier(pool);
     }
 
-    /* ---- final norm and logits for the tokens asked */
-    if (c->n_out == 0) return;
-    const int NO = c->n_out;
+    /* ---- final norm and logits (or hidden states) for the tokens asked */
+    if (b->n_out == 0) return;
+    const int NO = b->n_out;
     const int o0 = NO * ith / nth, o1 = NO * (ith + 1) / nth;
+    if (!b->logits) {
+        /* hidden states only: rows 0..NO of xn, read after the run */
+        for (int i = o0; i < o1; i++)
+            norm_row(m, c->xn + (int64_t)i * C, c->x + (int64_t)b->out_tok[i] * C, m->output_norm,
+                     m->output_norm_b);
+        return;
+    }
     const bool osolo = NO == 1 && nth > 1 && nth <= c->plan.n_batch;
     float *oin = osolo ? c->xn + (int64_t)ith * C : c->xn;
     if (osolo)
-        norm_row(m, oin, c->x + (int64_t)c->out_first * C, m->output_norm, m->output_norm_b);
+        norm_row(m, oin, c->x + (int64_t)b->out_tok[0] * C, m->output_norm, m->output_norm_b);
     else
         for (int i = o0; i < o1; i++)
-            norm_row(m, c->xn + (int64_t)i * C, c->x + (int64_t)(c->out_first + i) * C, m->output_norm,
+            norm_row(m, c->xn + (int64_t)i * C, c->x + (int64_t)b->out_tok[i] * C, m->output_norm,
                      m->output_norm_b);
     const yan_mat *wout[1] = {&m->output};
     prepare_group(c, wout, 1, oin, NO, o0, o1, slot, osolo ? ith : -1);
     if (!osolo) yan_pool_barrier(pool);
     int64_t r0, r1;
     my_rows(wout, 1, 0, ith, nth, &r0, &r1);
-    if (r1 > r0) yan_matmul_rows(wout[0], slot[0], oin, NO, c->out, hp->n_vocab, r0, r1);
+    if (r1 > r0) yan_matmul_rows(wout[0], slot[0], oin, NO, b->logits, hp->n_vocab, r0, r1);
+}
+
+void yan_fwd_eval(yan_fwd *f, const yan_fwd_batch *b) {
+    YAN_ASSERT(b->T >= 1 && b->T <= f->plan.n_batch && b->n_out >= 0 && b->n_out <= b->T);
+    f->b = b;
+    yan_pool_run(f->pool, step_worker, f);
+    f->b = NULL;
 }
 
 /* ------------------------------------------------------------- yan_eval */
 
+static yan_status check_tokens(const yan_model *m, const yan_token *tokens, size_t n) {
+    const int32_t V = m->hp.n_vocab;
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return yan_fail(YAN_ERR_INVALID_ARG, "token %zu has id %d, outside the vocabulary [0, %d)", i, tokens[i],
+                            V);
+    return YAN_OK;
+}
+
+/* The step of tokens[0..T) at positions n_past.. of the context's one block. */
+static void ctx_batch(yan_context *c, yan_fwd_batch *b, const yan_token *tokens, int T) {
+    for (int t = 0; t < T; t++) c->pos[t] = c->n_past + t;
+    memset(b, 0, sizeof *b);
+    b->T = T;
+    b->tok = tokens;
+    b->pos = c->pos;
+    b->table = c->tables;
+}
+
 yan_status yan_eval(yan_context *c, const yan_token *tokens, size_t n, bool all_logits) {
     if (!c) return yan_fail(YAN_ERR_INVALID_ARG, "yan_eval: no context");
     if (n == 0 || !tokens) return yan_fail(YAN_ERR_INVALID_ARG, "yan_eval: no tokens given");
-    const yan_model *m = c->m;
-    const int32_t V = m->hp.n_vocab;
-    if (n > (size_t)(c->plan.n_ctx - c->n_past))
+    const yan_fwd_plan *p = &c->f->plan;
+    const int32_t V = c->f->m->hp.n_vocab;
+    if (n > (size_t)(p->n_ctx - c->n_past))
         return yan_fail(YAN_ERR_CONTEXT_FULL, "%zu tokens do not fit: the context holds %d of %d tokens", n, c->n_past,
-                        c->plan.n_ctx);
-    for (size_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= V)
-            return yan_fail(YAN_ERR_INVALID_ARG, "token %zu has id %d, outside the vocabulary [0, %d)", i, tokens[i], V);
+                        p->n_ctx);
+    yan_status st = check_tokens(c->f->m, tokens, n);
+    if (st) return st;
     if (all_logits && (int64_t)n > c->logits_cap) {
-        float *p = yan_realloc(c->logits, n * (size_t)V * sizeof(float));
-        if (!p) return yan_fail(YAN_ERR_NOMEM, "out of memory for the logits of %zu tokens", n);
-        c->logits = p;
+        float *lg = yan_realloc(c->logits, n * (size_t)V * sizeof(float));
+        if (!lg) return yan_fail(YAN_ERR_NOMEM, "out of memory for the logits of %zu tokens", n);
+        c->logits = lg;
         c->logits_cap = (int64_t)n;
     }
     c->last_n = 0;
     for (size_t done = 0; done < n;) {
-        int T = (int)((n - done) < (size_t)c->plan.n_batch ? (n - done) : (size_t)c->plan.n_batch);
+        int T = (int)((n - done) < (size_t)p->n_batch ? (n - done) : (size_t)p->n_batch);
         bool last = done + (size_t)T == n;
-        c->tok = tokens + done;
-        c->T = T;
-        c->pos0 = c->n_past;
+        yan_fwd_batch b;
+        ctx_batch(c, &b, tokens + done, T);
         if (all_logits) {
-            c->out_first = 0;
-            c->n_out = T;
-            c->out = c->logits + done * (size_t)V;
+            b.n_out = T;
+            b.out_tok = c->iota;
+            b.logits = c->logits + done * (size_t)V;
         } else {
-            c->out_first = T - 1;
-            c->n_out = last ? 1 : 0;
-            c->out = c->logits;
+            b.n_out = last ? 1 : 0;
+            b.out_tok = c->iota + T - 1;
+            b.logits = c->logits;
         }
-        yan_pool_run(c->pool, step_worker, c);
+        yan_fwd_eval(c->f, &b);
         c->n_past += T;
         done += (size_t)T;
     }
@@ -621,6 +748,54 @@ const float *yan_logits(const yan_context *c, int32_t i) {
     if (!c || c->last_n == 0) return NULL;
     if (i == -1) i = c->last_n - 1;
     if (i < 0 || i >= c->last_n) return NULL;
-    if (c->last_all) return c->logits + (size_t)i * (size_t)c->m->hp.n_vocab;
+    if (c->last_all) return c->logits + (size_t)i * (size_t)c->f->m->hp.n_vocab;
     return i == c->last_n - 1 ? c->logits : NULL;
+}
+
+/* ---------------------------------------------------------- embeddings */
+
+void yan_embed_finish(const double *sum, int32_t C, int64_t n, float *out) {
+    double ss = 0;
+    for (int32_t i = 0; i < C; i++) {
+        double v = sum[i] / (double)n;
+        ss += v * v;
+    }
+    double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+    for (int32_t i = 0; i < C; i++) out[i] = (float)(sum[i] / (double)n * inv);
+}
+
+yan_status yan_embed(yan_context *c, const yan_token *tokens, size_t n, float *out, size_t cap) {
+    if (!c || !tokens || n == 0 || !out)
+        return yan_fail(YAN_ERR_INVALID_ARG, "yan_embed: no context, tokens or output");
+    const yan_model *m = c->f->m;
+    const int32_t C = m->hp.n_embd;
+    const yan_fwd_plan *p = &c->f->plan;
+    if (cap < (size_t)C)
+        return yan_fail(YAN_ERR_TOO_SMALL, "yan_embed: the output holds %zu floats, the model's embeddings have %d",
+                        cap, C);
+    if (n > (size_t)p->n_ctx)
+        return yan_fail(YAN_ERR_CONTEXT_FULL, "%zu tokens do not fit in a context of %d tokens", n, p->n_ctx);
+    yan_status st = check_tokens(m, tokens, n);
+    if (st) return st;
+    double *sum = yan_calloc((size_t)C, sizeof *sum);
+    if (!sum) return yan_fail(YAN_ERR_NOMEM, "out of memory for an embedding");
+    c->n_past = 0;
+    c->last_n = 0;
+    for (size_t done = 0; done < n;) {
+        int T = (int)((n - done) < (size_t)p->n_batch ? (n - done) : (size_t)p->n_batch);
+        yan_fwd_batch b;
+        ctx_batch(c, &b, tokens + done, T);
+        b.n_out = T;
+        b.out_tok = c->iota;
+        yan_fwd_eval(c->f, &b);
+        const float *h = yan_fwd_hidden(c->f);
+        for (int t = 0; t < T; t++)
+            for (int32_t i = 0; i < C; i++) sum[i] += h[(size_t)t * (size_t)C + (size_t)i];
+        c->n_past += T;
+        done += (size_t)T;
+    }
+    c->n_past = 0;
+    yan_embed_finish(sum, C, (int64_t)n, out);
+    yan_free(sum);
+    return YAN_OK;
 }

@@ -3,9 +3,10 @@
  * model.c fills yan_model from a GGUF file: hyper-parameters from the
  * `<arch>.*` keys, weight matrices as yan_mat views into the file mapping (no
  * copies), small vectors (norm weights, biases, rope factors) converted to f32
- * into one owned block, and the tokenizer. forward.c owns yan_context (KV
- * cache, scratch, thread pool) and the forward pass; generate.c the sampling
- * loop on top of it.
+ * into one owned block, and the tokenizer. forward.c owns the forward pass
+ * (yan_fwd: KV blocks, scratch, thread pool) and yan_context on top of it;
+ * engine.c the continuous-batching engine on the same pass; generate.c the
+ * sampling loop on a context.
  *
  * Dimension vocabulary: C = n_embd, HD = head_dim (key), HDV = head_dim_v,
  * NH = n_head, NKV = n_head_kv, FF = n_ff, V = n_vocab, L = n_layer,
@@ -93,20 +94,76 @@ bool yan_model_is_eog(const yan_model *m, yan_token id);
 /* Largest yan_matmul_scratch_bytes over the model's matrices for T tokens. */
 size_t yan_model_matmul_scratch(const yan_model *m, int T);
 
-/* KV cache + scratch layout, shared by yan_context_bytes and yan_context_new. */
+/* ------------------------------------------- the forward pass (forward.c)
+ *
+ * yan_fwd is the machine both yan_context (one sequence) and yan_engine (many,
+ * src/model/engine.c) run the transformer on: the thread pool, the scratch
+ * carved for n_batch tokens, and a KV cache in blocks. A step is a batch of
+ * tokens, each with its own position and its own sequence's block table.
+ *
+ * KV blocks: block b holds kv_block positions of every layer at
+ * kv + b * kv_block_bytes, laid out (L) x [K (NKV, kv_block, HD) |
+ * V (NKV, kv_block, HDV)] in f16 or f32, so the keys of one head are
+ * contiguous over the block's positions (attention streams them). Position p
+ * of a sequence lives in block table[p / kv_block] at row p % kv_block. A
+ * yan_context is one sequence in ONE block of n_ctx positions (kv_block =
+ * n_ctx, table {0}): the same layout as a flat per-layer cache. The engine
+ * uses blocks of YAN_KV_BLOCK positions. */
+
 typedef struct {
-    int32_t n_ctx, n_batch;
+    int32_t n_ctx;           /* longest sequence (positions 0..n_ctx-1) */
+    int32_t n_batch;         /* most tokens in a step */
     int n_threads;
+    yan_kv_type kv_type;
     size_t kv_elt;           /* 2 (f16) or 4 (f32) */
-    size_t kv_layer_k;       /* bytes of one layer's K: NKV * NCTX * HD * elt */
-    size_t kv_layer_v;
-    size_t kv_bytes;         /* all layers, K and V */
-    size_t scratch_bytes;    /* activations, matmul scratch, scores, one logits row */
-} yan_ctx_plan;
+    int32_t kv_block;        /* positions per KV block */
+    int64_t n_blocks;        /* KV blocks */
+    size_t kv_layer_k;       /* bytes of one layer's K in a block: NKV * kv_block * HD * elt */
+    size_t kv_layer_v;       /* NKV * kv_block * HDV * elt */
+    size_t kv_block_bytes;   /* L * (kv_layer_k + kv_layer_v) */
+    size_t kv_bytes;         /* n_blocks * kv_block_bytes */
+    size_t scratch_bytes;    /* activations, matmul scratch, attention rows */
+} yan_fwd_plan;
+
+/* Check and size a forward machine. n_ctx >= 1 is the resolved context
+ * length; n_batch 0 = 512 (clamped to n_ctx); kv_block 0 = n_ctx (one block
+ * per sequence). Errors: INVALID_ARG with the reason. */
+yan_status yan_fwd_plan_make(const yan_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, yan_kv_type kv_type,
+                             int32_t kv_block, int64_t n_blocks, yan_fwd_plan *out);
+
+typedef struct yan_fwd yan_fwd;
+
+/* One step: T tokens of any sequences. The tokens of one sequence appear in
+ * position order; a token attends to positions 0..pos[t] of its own table
+ * (its own K/V included: they are stored before attention runs). Nothing is
+ * checked: the caller validated ids, positions and tables. */
+typedef struct {
+    int T;                          /* 1..n_batch */
+    const yan_token *tok;           /* (T) */
+    const int32_t *pos;             /* (T) position of each token in its sequence */
+    const int32_t *const *table;    /* (T) block table of each token's sequence */
+    int n_out;                      /* tokens whose output is wanted, 0..T */
+    const int32_t *out_tok;         /* (n_out) their indices in the step */
+    float *logits;                  /* (n_out, V) logits out; NULL = hidden states only (yan_fwd_hidden) */
+} yan_fwd_batch;
+
+/* Errors: NOMEM (KV cache or scratch), INVALID_ARG from the plan. */
+yan_status yan_fwd_new(yan_model *m, const yan_fwd_plan *plan, yan_fwd **out);
+void yan_fwd_free(yan_fwd *f); /* NULL is a no-op */
+const yan_fwd_plan *yan_fwd_plan_of(const yan_fwd *f);
+/* Run one step on the machine's pool. Does not allocate. */
+void yan_fwd_eval(yan_fwd *f, const yan_fwd_batch *b);
+/* After a step with logits = NULL: the final hidden states (after the output
+ * norm) of its n_out tokens, (n_out, C). Valid until the next step. */
+const float *yan_fwd_hidden(const yan_fwd *f);
+/* Bytes of KV block b (kv_block_bytes of them). */
+uint8_t *yan_fwd_block(yan_fwd *f, int64_t b);
+
+/* An embedding from the sum of n hidden-state rows (C doubles): the mean,
+ * L2-normalised (a zero vector stays zero), into out (C floats). */
+void yan_embed_finish(const double *sum, int32_t C, int64_t n, float *out);
 
 /* The model a context was created for. */
 const yan_model *yan_context_model(const yan_context *c);
-
-yan_status yan_ctx_plan_make(const yan_model *m, const yan_context_params *p, yan_ctx_plan *out);
 
 #endif /* YAN_MODEL_H */

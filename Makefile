@@ -18,7 +18,9 @@ PREFIX  ?= /usr/local
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc -pthread -fPIC -fvisibility=hidden $(CFLAGS)
-LDLIBS_ALL := -lm -pthread $(LDLIBS)
+# the server (src/serve): libmicrohttpd, cJSON, libcurl (the upstream proxy)
+SERVE_LDLIBS := -lmicrohttpd -lcjson -lcurl
+LDLIBS_ALL := -lm -pthread $(SERVE_LDLIBS) $(LDLIBS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cmd/yan/*.c))
@@ -107,7 +109,7 @@ $(BUILD)/fuzz/libyan-fuzz.a: $(FUZZ_OBJ)
 $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzz/libyan-fuzz.a
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(BUILD)/fuzz/libyan-fuzz.a -lm
+	    -o $@ $< $(BUILD)/fuzz/libyan-fuzz.a -lm $(SERVE_LDLIBS)
 
 fuzz-run: fuzz
 	tests/fuzz_run.sh $(FUZZ_SECONDS)

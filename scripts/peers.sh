@@ -7,6 +7,13 @@
 # Idempotent: does nothing when everything is already in place.
 # Exit status: 0 ok, 2 = the peers could not be installed (no network): callers print SKIP.
 #
+# `peers.sh openai` installs the official OpenAI SDK (pinned) into <cache>/peers-openai: the
+# real client of the server tests (tests/e2e/test_serve.sh, tests/peers/openai_client.mjs).
+#
+# `peers.sh playwright` installs playwright-core (pinned; no browser download: it drives Debian's
+# /usr/bin/chromium) into <cache>/peers-playwright for the chat page test
+# (tests/e2e/test_webchat.sh, tests/peers/webchat.mjs).
+#
 # `peers.sh llama` instead installs node-llama-cpp (pinned; prebuilt CPU binaries of
 # llama.cpp, about 680 MB) into <cache>/peers-llama for the inference comparison
 # (tests/e2e/test_llama_peer.sh); the tokenizer tests never pay for it.
@@ -14,6 +21,42 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${YAN_CACHE:-$ROOT/.cache}"
 
+if [ "${1:-}" = openai ]; then
+    OPEERS="$CACHE/peers-openai"
+    OSPEC=openai@6.30.1
+    over() { node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version)' "$OPEERS/node_modules/openai/package.json" 2>/dev/null || true; }
+    command -v node >/dev/null || { echo "peers.sh: node is not installed" >&2; exit 2; }
+    if [ "$(over)" != "${OSPEC##*@}" ]; then
+        command -v npm >/dev/null || { echo "peers.sh: npm is not installed" >&2; exit 2; }
+        mkdir -p "$OPEERS"
+        [ -f "$OPEERS/package.json" ] || printf '{ "name": "yan-peers-openai", "private": true }\n' > "$OPEERS/package.json"
+        echo "peers.sh: installing $OSPEC into $OPEERS" >&2
+        if ! (cd "$OPEERS" && npm i -E --ignore-scripts --no-audit --no-fund "$OSPEC" >&2); then
+            echo "peers.sh: npm install of $OSPEC failed (no network?)" >&2
+            exit 2
+        fi
+        [ "$(over)" = "${OSPEC##*@}" ] || { echo "peers.sh: installed openai does not match the pin" >&2; exit 2; }
+    fi
+    exit 0
+fi
+if [ "${1:-}" = playwright ]; then
+    WPEERS="$CACHE/peers-playwright"
+    WSPEC=playwright-core@1.65.1
+    wver() { node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version)' "$WPEERS/node_modules/playwright-core/package.json" 2>/dev/null || true; }
+    command -v node >/dev/null || { echo "peers.sh: node is not installed" >&2; exit 2; }
+    if [ "$(wver)" != "${WSPEC##*@}" ]; then
+        command -v npm >/dev/null || { echo "peers.sh: npm is not installed" >&2; exit 2; }
+        mkdir -p "$WPEERS"
+        [ -f "$WPEERS/package.json" ] || printf '{ "name": "yan-peers-playwright", "private": true }\n' > "$WPEERS/package.json"
+        echo "peers.sh: installing $WSPEC into $WPEERS" >&2
+        if ! (cd "$WPEERS" && npm i -E --ignore-scripts --no-audit --no-fund "$WSPEC" >&2); then
+            echo "peers.sh: npm install of $WSPEC failed (no network?)" >&2
+            exit 2
+        fi
+        [ "$(wver)" = "${WSPEC##*@}" ] || { echo "peers.sh: installed playwright-core does not match the pin" >&2; exit 2; }
+    fi
+    exit 0
+fi
 if [ "${1:-}" = llama ]; then
     LPEERS="$CACHE/peers-llama"
     LSPEC=node-llama-cpp@3.21.1

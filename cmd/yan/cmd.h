@@ -18,6 +18,7 @@ int yan_cmd_train(int argc, char **argv);
 int yan_cmd_finetune(int argc, char **argv);
 int yan_cmd_run(int argc, char **argv);
 int yan_cmd_chat(int argc, char **argv);
+int yan_cmd_serve(int argc, char **argv);
 int yan_cmd_info(int argc, char **argv);
 int yan_cmd_perplexity(int argc, char **argv);
 int yan_cmd_quantize(int argc, char **argv);

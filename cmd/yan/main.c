@@ -18,6 +18,7 @@ static const subcommand CMDS[] = {
     {"finetune", yan_cmd_finetune, "fine-tune a model on chat JSONL: full or LoRA (also on a quantized base)"},
     {"run", yan_cmd_run, "generate text from a prompt with a GGUF model (streams)"},
     {"chat", yan_cmd_chat, "talk with a GGUF model (history, /reset, /exit)"},
+    {"serve", yan_cmd_serve, "OpenAI-compatible API server with continuous batching (and a chat page)"},
     {"info", yan_cmd_info, "a GGUF model's architecture, tensor types and memory plan"},
     {"perplexity", yan_cmd_perplexity, "perplexity of a text, as llama.cpp computes it"},
     {"bench", yan_cmd_bench, "prompt and generation speed, like llama-bench"},

@@ -17,10 +17,14 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc -pthread -fPIC -fvisibility=hidden $(CFLAGS)
+# the knowledge base (src/rag): SQLite (FTS5), poppler-glib (PDF), libxml2 (HTML), through pkg-config
+RAG_PKGS := sqlite3 poppler-glib libxml-2.0
+RAG_CFLAGS := $(shell pkg-config --cflags $(RAG_PKGS) 2>/dev/null)
+RAG_LDLIBS := $(shell pkg-config --libs $(RAG_PKGS) 2>/dev/null)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude -Isrc -pthread -fPIC -fvisibility=hidden $(RAG_CFLAGS) $(CFLAGS)
 # the server (src/serve): libmicrohttpd, cJSON, libcurl (the upstream proxy)
 SERVE_LDLIBS := -lmicrohttpd -lcjson -lcurl
-LDLIBS_ALL := -lm -pthread $(SERVE_LDLIBS) $(LDLIBS)
+LDLIBS_ALL := -lm -pthread $(SERVE_LDLIBS) $(RAG_LDLIBS) $(LDLIBS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cmd/yan/*.c))
@@ -37,13 +41,14 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 .PHONY: tools all lib cli deps test unit asan fuzz fuzz-run bench install clean e2e run
 all: deps lib cli
 
-# The main job (until a default model ships): the tokenizer on the shipped sample.
-DEFAULT_VOCAB := models/kjv-8k.tokenizer.json
+# The main job: the built-in model (models/yan-default.gguf, trained by yan
+# itself: scripts/make_default_model.sh) writes, then answers in a chat.
 run: all
-	$(BUILD)/yan tokenizer info $(DEFAULT_VOCAB)
-	@echo "--- data/sample.txt as tokens:"
-	@$(BUILD)/yan tokenize --vocab $(DEFAULT_VOCAB) --pieces data/sample.txt | cut -c1-400
-	@echo "--- $$($(BUILD)/yan tokenize --vocab $(DEFAULT_VOCAB) --count data/sample.txt) tokens for $$(wc -c < data/sample.txt) bytes"
+	@echo "--- yan run -p 'And God said' (the built-in model):"
+	@$(BUILD)/yan run -p 'And God said' -n 64 --temp 0.7 --seed 1
+	@echo
+	@echo "--- yan chat (the same model, fine-tuned on chat turns):"
+	@printf 'Continue: In the beginning God created\n请背诵《静夜思》\n' | $(BUILD)/yan chat -n 64 --temp 0.3 --seed 1
 
 deps:
 	@scripts/deps.sh build
@@ -98,7 +103,7 @@ test: deps-test all $(BUILD)/unit $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%) $(TOOL
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz: deps-test $(FUZZ_BIN)
 # the library is compiled once with the fuzzing sanitizers, then linked into each harness
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread -fsanitize=fuzzer-no-link,address,undefined $(RAG_CFLAGS)
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -109,7 +114,7 @@ $(BUILD)/fuzz/libyan-fuzz.a: $(FUZZ_OBJ)
 $(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/fuzz/libyan-fuzz.a
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc -pthread -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(BUILD)/fuzz/libyan-fuzz.a -lm $(SERVE_LDLIBS)
+	    -o $@ $< $(BUILD)/fuzz/libyan-fuzz.a -lm $(SERVE_LDLIBS) $(RAG_LDLIBS)
 
 fuzz-run: fuzz
 	tests/fuzz_run.sh $(FUZZ_SECONDS)
@@ -123,6 +128,8 @@ install: all
 	install -m 755 $(BUILD)/libyan.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/yan.h $(DESTDIR)$(PREFIX)/include/
 	install -m 755 $(BUILD)/yan $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/yan
+	install -m 644 models/yan-default.gguf $(DESTDIR)$(PREFIX)/share/yan/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/#define YAN_VERSION_STRING "\(.*\)"/\1/p' include/yan.h)|' \
 	    yan.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/yan.pc
 

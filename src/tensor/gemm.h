@@ -21,7 +21,9 @@
  * pool run (many small products at once, e.g. one per attention head).
  * Fast paths (AVX-512, AVX2+FMA) are chosen at run time; yan_sgemm_ref is the
  * plain reference they are tested against. Results of the fast paths do not
- * depend on the number of threads. */
+ * depend on the number of threads (bit for bit). Each thread that runs a
+ * product keeps its own pack buffers (up to 1.4 MB, freed when the thread
+ * exits), so neither call allocates once warm and both are reentrant. */
 #ifndef YAN_GEMM_H
 #define YAN_GEMM_H
 
@@ -37,5 +39,18 @@ void yan_sgemm_1(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void yan_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                    const float *A, int64_t lda, const float *B, int64_t ldb,
                    float beta, float *C, int64_t ldc);
+
+/* Tests and benchmarks. yan_sgemm_path: the product of yan_sgemm on one
+ * kernel family, 0 = plain C, 1 = AVX2 + FMA, 2 = AVX-512 (+ 16: with the
+ * smallest cache blocks, packed on the stack, the fallback for when the
+ * per-thread pack buffer cannot grow); returns false and does nothing when
+ * this CPU lacks the family. yan_sgemm_path_id: the family
+ * yan_sgemm and yan_sgemm_1 use here; yan_sgemm_path_name: "scalar",
+ * "avx2", "avx512", or NULL where the CPU lacks it. */
+bool yan_sgemm_path(int path, yan_pool *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                    const float *A, int64_t lda, const float *B, int64_t ldb,
+                    float beta, float *C, int64_t ldc);
+int yan_sgemm_path_id(void);
+const char *yan_sgemm_path_name(int path);
 
 #endif /* YAN_GEMM_H */

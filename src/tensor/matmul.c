@@ -9,10 +9,19 @@
  * q6_K -> q8_K stored +128; q4_K, q5_K -> q8_K with permuted values; bf16 -> a bf16 copy of x (for vdpbf16ps);
  * f32, f16 and the fallback types read the f32 x directly.
  * Thread-safety: all functions are reentrant; rows [r0, r1) of y are written
- * only by the call that owns them. Nothing allocates except yan_matmul_ref. */
+ * only by the call that owns them. Nothing allocates except yan_matmul_ref
+ * and, once per thread, the f16 tile buffer of the GEMM path.
+ *
+ * Many tokens (prompt processing) with f32 or f16 weights go through the f32
+ * GEMM (gemm.h) instead of row dots: f32 rows directly, f16 rows converted
+ * GEMM_ROWS at a time into a per-thread f32 tile (the conversion is paid once
+ * per row for all T tokens). */
 #include "tensor/blocks.h"
+#include "tensor/gemm.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 /* ------------------------------------------------------------ activations */
 
@@ -262,9 +271,70 @@ static yan_mm_args make_args(const yan_mat *w, const void *scratch, const float 
     return a;
 }
 
+/* ------------------------------------------------------------- GEMM path */
+
+#define GEMM_MIN_T 32   /* tokens from which f32/f16 weights use the GEMM */
+#define GEMM_ROWS 64    /* f16 rows converted per tile */
+
+/* The calling thread's f16 tile buffer (freed when the thread exits). */
+typedef struct { size_t cap; float *data; } tile_buf;
+static pthread_key_t g_tile_key;
+static pthread_once_t g_tile_once = PTHREAD_ONCE_INIT;
+static void tile_free(void *p) {
+    tile_buf *b = p;
+    free(b->data);
+    free(b);
+}
+static void tile_key_init(void) {
+    if (pthread_key_create(&g_tile_key, tile_free) != 0) abort();
+}
+static float *tile_get(size_t floats) {
+    pthread_once(&g_tile_once, tile_key_init);
+    tile_buf *b = pthread_getspecific(g_tile_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) return NULL;
+        if (pthread_setspecific(g_tile_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->cap < floats) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, floats * sizeof(float)) != 0) return NULL;
+        free(b->data);
+        b->data = p;
+        b->cap = floats;
+    }
+    return b->data;
+}
+
+/* Rows [r0, r1) of y for many tokens through the GEMM; false if this call is
+ * not for it (type, token count, no AVX-512/AVX2, no tile memory). */
+static bool mm_gemm(const yan_mat *w, const float *x, int T, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    if (T < GEMM_MIN_T || (w->type != YAN_T_F32 && w->type != YAN_T_F16)) return false;
+    const yan_cpu *c = yan_cpu_get();
+    if (!(c->avx512f || (c->avx2 && c->fma))) return false;
+    const int64_t K = w->ne0;
+    if (w->type == YAN_T_F32) {
+        yan_sgemm_1(false, true, T, r1 - r0, K, x, K, (const float *)((const char *)w->data + (size_t)r0 * w->row_bytes),
+                    (int64_t)(w->row_bytes / sizeof(float)), 0.0f, y + r0, ldy);
+        return true;
+    }
+    float *tile = tile_get((size_t)GEMM_ROWS * (size_t)K);
+    if (!tile) return false;
+    for (int64_t r = r0; r < r1; r += GEMM_ROWS) {
+        int64_t n = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
+        for (int64_t i = 0; i < n; i++)
+            yan_f16_to_f32_row((const uint16_t *)((const char *)w->data + (size_t)(r + i) * w->row_bytes), tile + i * K, K);
+        yan_sgemm_1(false, true, T, n, K, x, K, tile, K, 0.0f, y + r, ldy);
+    }
+    return true;
+}
+
 void yan_matmul_rows(const yan_mat *w, const void *scratch, const float *x, int T, float *y, int64_t ldy,
                      int64_t r0, int64_t r1) {
     if (r0 >= r1 || T <= 0) return;
+    if (mm_gemm(w, x, T, y, ldy, r0, r1)) return;
     yan_mm_args a = make_args(w, scratch, x, T, y, ldy);
     switch (pick(w->type)) {
     case 2:

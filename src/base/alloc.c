@@ -73,3 +73,17 @@ char *yan_strndup(const char *s, size_t n) {
 }
 
 char *yan_strdup(const char *s) { return s ? yan_strndup(s, strlen(s)) : NULL; }
+
+void *yan_malloc64(size_t bytes) {
+    size_t n;
+    if (yan_add_ovf(bytes, 64 + sizeof(void *), &n)) return NULL;
+    uint8_t *raw = yan_malloc(n);
+    if (!raw) return NULL;
+    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)a)[-1] = raw;
+    return (void *)a;
+}
+
+void yan_free64(void *p) {
+    if (p) yan_free(((void **)p)[-1]);
+}

@@ -41,6 +41,10 @@ void *yan_realloc(void *p, size_t n);
 void yan_free(void *p);
 char *yan_strdup(const char *s);
 char *yan_strndup(const char *s, size_t n);
+/* A 64-byte aligned block through yan_malloc (the raw pointer sits just
+ * below it); free it with yan_free64 (NULL is a no-op). */
+void *yan_malloc64(size_t n);
+void yan_free64(void *p);
 /* Bytes currently allocated through yan_malloc & co. */
 size_t yan_alloc_used(void);
 /* Tests: make the k-th allocation from now fail (k >= 1); 0 disables. */

@@ -24,20 +24,6 @@
 
 #define MAX_CHUNKS 4096
 
-static void *alloc64(size_t bytes) {
-    size_t n;
-    if (yan_add_ovf(bytes, 64 + sizeof(void *), &n)) return NULL;
-    uint8_t *raw = yan_malloc(n);
-    if (!raw) return NULL;
-    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
-    ((void **)a)[-1] = raw;
-    return (void *)a;
-}
-
-static void free64(void *p) {
-    if (p) yan_free(((void **)p)[-1]);
-}
-
 yan_status yan_adamw_init(yan_adamw *o, const yan_tmodel *m) {
     memset(o, 0, sizeof *o);
     o->beta1 = 0.9f;
@@ -49,7 +35,7 @@ yan_status yan_adamw_init(yan_adamw *o, const yan_tmodel *m) {
     if (yan_mul_ovf((size_t)m->n_params, 2 * sizeof(float), &bytes))
         return yan_fail(YAN_ERR_NOMEM, "AdamW: %lld parameters are too many", (long long)m->n_params);
     /* one block: m then v (n_params is a multiple of 16 floats, so v stays aligned) */
-    o->m = alloc64(bytes);
+    o->m = yan_malloc64(bytes);
     if (!o->m) return yan_fail(YAN_ERR_NOMEM, "out of memory for the AdamW moments (%zu bytes)", bytes);
     memset(o->m, 0, bytes);
     o->v = o->m + o->n;
@@ -58,7 +44,7 @@ yan_status yan_adamw_init(yan_adamw *o, const yan_tmodel *m) {
 
 void yan_adamw_free(yan_adamw *o) {
     if (!o) return;
-    free64(o->m);
+    yan_free64(o->m);
     o->m = o->v = NULL;
 }
 

@@ -62,21 +62,6 @@
 
 /* ------------------------------------------------------------ allocation */
 
-/* 64-byte aligned block through yan_malloc; the raw pointer sits just below. */
-static void *alloc64(size_t bytes) {
-    size_t n;
-    if (yan_add_ovf(bytes, 64 + sizeof(void *), &n)) return NULL;
-    uint8_t *raw = yan_malloc(n);
-    if (!raw) return NULL;
-    uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
-    ((void **)a)[-1] = raw;
-    return (void *)a;
-}
-
-static void free64(void *p) {
-    if (p) yan_free(((void **)p)[-1]);
-}
-
 /* ------------------------------------------------------------ activations */
 
 typedef struct {
@@ -783,9 +768,9 @@ static yan_status create(const yan_tconfig *cfg, const yan_tlora *lora, bool map
         }
     }
     size_t bytes = carve(a, cfg, a->BTmax, T, a->nth, NULL);
-    a->block = alloc64(bytes);
-    m->params = alloc64((size_t)m->n_params * sizeof(float));
-    m->grads = alloc64((size_t)m->n_params * sizeof(float));
+    a->block = yan_malloc64(bytes);
+    m->params = yan_malloc64((size_t)m->n_params * sizeof(float));
+    m->grads = yan_malloc64((size_t)m->n_params * sizeof(float));
     if (!a->block || !m->params || !m->grads) goto nomem;
     carve(a, cfg, a->BTmax, T, a->nth, a->block);
     memset(m->params, 0, (size_t)m->n_params * sizeof(float));
@@ -811,8 +796,8 @@ static yan_status create(const yan_tconfig *cfg, const yan_tlora *lora, bool map
             a->tile_alloc = a->tile_rows;
         }
         size_t lbytes = (size_t)(hbytes * ((int64_t)n_ad * L + 1)) + (size_t)tile_floats * sizeof(float);
-        m->base = alloc64((size_t)(m->n_base ? m->n_base : 1) * sizeof(float));
-        a->lblock = alloc64(lbytes);
+        m->base = yan_malloc64((size_t)(m->n_base ? m->n_base : 1) * sizeof(float));
+        a->lblock = yan_malloc64(lbytes);
         a->ll = yan_calloc((size_t)L, sizeof *a->ll);
         if (mapped) a->bm = yan_calloc((size_t)m->n_base_tensors, sizeof *a->bm);
         if (!m->base || !a->lblock || !a->ll || (mapped && !a->bm)) goto nomem;
@@ -862,16 +847,16 @@ void yan_tmodel_free(yan_tmodel *m) {
     yan_pool_free(m->pool);
     if (m->act) {
         yan_free(m->act->lo);
-        free64(m->act->block);
-        free64(m->act->lblock);
-        free64(m->act->qact);
+        yan_free64(m->act->block);
+        yan_free64(m->act->lblock);
+        yan_free64(m->act->qact);
         yan_free(m->act->ll);
         yan_free(m->act->bm);
         yan_free(m->act);
     }
-    free64(m->params);
-    free64(m->grads);
-    free64(m->base);
+    yan_free64(m->params);
+    yan_free64(m->grads);
+    yan_free64(m->base);
     yan_free(m->tensors);
     yan_free(m->base_tensors);
     yan_gguf_close(m->map);
@@ -1781,7 +1766,7 @@ static yan_status load(const char *path, const yan_tlora *lora, int B, int T, in
                 size_t b = yan_matmul_scratch_bytes(&m->act->bm[i], (int)m->act->BTmax);
                 qb = b > qb ? b : qb;
             }
-        if (!(m->act->qact = alloc64(qb ? qb : 1))) {
+        if (!(m->act->qact = yan_malloc64(qb ? qb : 1))) {
             st = yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path);
             goto done;
         }

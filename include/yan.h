@@ -86,7 +86,7 @@ typedef struct {
 YAN_API yan_tokenizer_params yan_tokenizer_params_default(void);
 
 /* Load a vocabulary. The format is recognised from the content:
- *  - GGUF (tokenizer.ggml.* metadata; model "gpt2" or "llama"),
+ *  - GGUF (tokenizer.ggml.* metadata; model "gpt2", "llama" or "bert" = WordPiece),
  *  - Hugging Face tokenizer.json (BPE model),
  *  - tiktoken rank file ("<base64> <rank>" lines),
  *  - GPT-2 encoder.json (vocab.bpe is read from the same folder).
@@ -97,9 +97,10 @@ YAN_API yan_status yan_tokenizer_load(const char *path, const yan_tokenizer_para
 YAN_API void yan_tokenizer_free(yan_tokenizer *tok);
 
 YAN_API int32_t yan_tokenizer_n_vocab(const yan_tokenizer *tok);
-/* "bpe" (byte-level BPE) or "spm" (SentencePiece-style BPE with scores). */
+/* "bpe" (byte-level BPE), "spm" (SentencePiece-style BPE with scores) or
+ * "wpm" (WordPiece, BERT: lowercasing/accents per the file, [CLS] ... [SEP]). */
 YAN_API const char *yan_tokenizer_kind(const yan_tokenizer *tok);
-/* Pre-tokenizer name, e.g. "cl100k"; "none" for spm. */
+/* Pre-tokenizer name, e.g. "cl100k"; "none" for spm and wpm. */
 YAN_API const char *yan_tokenizer_pre(const yan_tokenizer *tok);
 /* Names of the built-in pre-tokenizers, comma separated. */
 YAN_API const char *yan_pretokenizer_names(void);
@@ -210,14 +211,17 @@ YAN_API yan_model_params yan_model_params_default(void);
 
 /* Load a GGUF model (weights stay in the file mapping; nothing is copied).
  * Architectures: llama (Llama 2/3, TinyLlama, Mistral, SmolLM), qwen2, qwen3,
- * gpt2. Weight types: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K.
+ * gpt2, and bert (BERT-family embedding models: bge, all-MiniLM, gte, with
+ * a WordPiece vocabulary; no output layer, so yan_eval refuses them and
+ * only yan_embed works). Weight types: f32, f16, bf16, q8_0, q4_0, q4_K,
+ * q5_K, q6_K.
  * On error *out is NULL and yan_last_error() names the file and the problem. */
 YAN_API yan_status yan_model_load(const char *path, const yan_model_params *p, yan_model **out);
 YAN_API void yan_model_free(yan_model *m);
 
 /* The model's tokenizer (owned by the model; valid while the model lives). */
 YAN_API const yan_tokenizer *yan_model_tokenizer(const yan_model *m);
-YAN_API const char *yan_model_arch(const yan_model *m);     /* "llama", "qwen2", ... */
+YAN_API const char *yan_model_arch(const yan_model *m);     /* "llama", "qwen2", ..., "bert" */
 YAN_API const char *yan_model_name(const yan_model *m);     /* general.name or "" */
 YAN_API int32_t yan_model_n_ctx_train(const yan_model *m);
 YAN_API int32_t yan_model_n_embd(const yan_model *m);
@@ -285,7 +289,8 @@ YAN_API int32_t yan_context_n_past(const yan_context *ctx);   /* tokens in the K
 YAN_API yan_status yan_context_truncate(yan_context *ctx, int32_t n_past);
 
 /* Evaluate n tokens at positions n_past.. and append them to the cache.
- * Returns YAN_ERR_CONTEXT_FULL (and evaluates nothing) when they do not fit.
+ * Returns YAN_ERR_CONTEXT_FULL (and evaluates nothing) when they do not fit,
+ * YAN_ERR_UNSUPPORTED for a model without an output layer (bert).
  * Afterwards yan_logits(ctx, i) gives the logits after token i of this call
  * when all_logits is set, else only i = n - 1 (or -1) is available. */
 YAN_API yan_status yan_eval(yan_context *ctx, const yan_token *tokens, size_t n, bool all_logits);
@@ -293,15 +298,37 @@ YAN_API yan_status yan_eval(yan_context *ctx, const yan_token *tokens, size_t n,
  * NULL when not available. Valid until the next yan_eval. */
 YAN_API const float *yan_logits(const yan_context *ctx, int32_t i);
 
+/* How the hidden states of a text's tokens become one embedding; numbered
+ * as llama.cpp's llama_pooling_type (GGUF key <arch>.pooling_type). */
+typedef enum {
+    YAN_POOLING_MODEL = -1, /* the model's own (yan_model_pooling) */
+    YAN_POOLING_MEAN = 1,   /* mean over all tokens (BERT's [CLS] and [SEP] included) */
+    YAN_POOLING_CLS = 2,    /* the first token's state ([CLS]) */
+    YAN_POOLING_LAST = 3,   /* the last token's state (Qwen3-Embedding style decoders) */
+} yan_pooling;
+
+/* The model's pooling: <arch>.pooling_type from the file (1 mean, 2 cls,
+ * 3 last; 0 "none" counts as mean), MEAN when the file has none. */
+YAN_API yan_pooling yan_model_pooling(const yan_model *m);
+/* "mean", "cls", "last"; NULL for other values. */
+YAN_API const char *yan_pooling_name(yan_pooling p);
+
 /* Embedding of a text: the model's final hidden states (after the output
- * norm) for tokens[0..n), mean-pooled over the tokens and L2-normalised;
- * n_embd floats into out (cap >= yan_model_n_embd, else YAN_ERR_TOO_SMALL,
- * nothing written). The tokens are evaluated from position 0 in this
- * context, in steps of n_batch: this CLEARS the context's cache (afterwards
+ * norm; for bert after the last layer's LayerNorm) for tokens[0..n), pooled
+ * as the model says (yan_model_pooling) and L2-normalised; n_embd floats
+ * into out (cap >= yan_model_n_embd, else YAN_ERR_TOO_SMALL, nothing
+ * written). Pass the tokens yan_tokenize gives with YAN_TOKENIZE_ADD_BOS
+ * (for bert: [CLS] text [SEP]). The tokens are evaluated from position 0 in
+ * this context, in steps of n_batch (bert: in one step; every token attends
+ * to all of them): this CLEARS the context's cache (afterwards
  * yan_context_n_past is 0 and no logits are available). Errors: INVALID_ARG
  * (no tokens, an id outside the vocabulary), CONTEXT_FULL (n > n_ctx; the
  * cache is then left as it was), NOMEM. Not thread-safe (it uses the context). */
 YAN_API yan_status yan_embed(yan_context *ctx, const yan_token *tokens, size_t n, float *out, size_t cap);
+/* yan_embed with another pooling (YAN_POOLING_MODEL = as yan_embed). An
+ * unknown pooling value is INVALID_ARG. */
+YAN_API yan_status yan_embed_pooled(yan_context *ctx, const yan_token *tokens, size_t n, yan_pooling pooling,
+                                    float *out, size_t cap);
 
 /* ----------------------------------------------------------------- sampler */
 

@@ -1,9 +1,10 @@
 /* mkmodel.c — write a random-weight GGUF model that llama.cpp and yan load.
  *
- *   mkmodel --arch llama|qwen2|qwen3|gpt2 --dim N --layers N --heads N
+ *   mkmodel --arch llama|qwen2|qwen3|gpt2|bert --dim N --layers N --heads N
  *           [--kv-heads N] --ff N [--ctx N] --type T --vocab FILE [--pre NAME]
  *           [--n-vocab N] [--seed S] [--std 0.02] [--scale-out X] [--tied]
- *           [--rope-base B] [--pure] -o out.gguf
+ *           [--rope-base B] [--pure] [--pooling mean|cls|last|none] -o out.gguf
+ *   bert: --wordpiece TEXT [--wp-size N] [--cased] instead of --vocab
  *
  * T: f32 f16 bf16 q8_0 q4_0 q4_K (q4_K_S) q4_K_M q5_K (q5_K_S) q6_K.
  *
@@ -50,12 +51,33 @@
  * --n-vocab N pads the vocabulary to N tokens with unused tokens (the GGUF
  * writer names them [PAD<id>]), for benchmark shapes such as vocab 32000.
  *
+ * --pooling writes <arch>.pooling_type (llama.cpp's numbers: none 0, mean 1,
+ * cls 2, last 3), the pooling embeddings use.
+ *
+ * bert (a BERT-family embedding model as llama.cpp's converter writes it):
+ * bert.attention.layer_norm_epsilon 1e-12, bert.attention.causal = false,
+ * bert.pooling_type (default mean), tokenizer.ggml.token_type_count = 2;
+ * tensors token_embd {C, V}, token_types {C, 2} and position_embd {C, ctx}
+ * (both always f32, as llama.cpp's converter writes them),
+ * token_embd_norm.weight/.bias {C}, per block attn_q/attn_k/attn_v {C, C} and
+ * attn_output {C, C} each with a .bias, attn_output_norm.weight/.bias,
+ * ffn_up {C, FF} + bias, ffn_down {FF, C} + bias,
+ * layer_output_norm.weight/.bias; no output_norm, no output. The vocabulary
+ * is either --vocab (a GGUF holding a "bert" vocabulary) or built from the
+ * text --wordpiece TEXT the way BERT's pre-tokenizer splits it (lowercased
+ * and accent-stripped unless --cased): [PAD] [UNK] [CLS] [SEP] [MASK]
+ * (ids 0-4), then every character seen as a word-initial piece ("▁c") and as
+ * a continuation ("c", BERT's "##c"), then the most frequent words ("▁word")
+ * and continuation suffixes of 2-3 characters, in the proportion 3:1, up to
+ * --wp-size tokens (default 2000).
+ *
  * Dependencies: libyan internals (GGUF writer, tokenizer, yan_quantize_row). */
 #include "base/base.h"
 #include "gguf/gguf.h"
 #include "tensor/tensor.h"
 #include "tokenizer/tok.h"
 #include "tokenizer/tok_gguf.h"
+#include "tokenizer/wordpiece.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -67,19 +89,21 @@
 /* ================================================================ options */
 
 typedef struct {
-    const char *arch, *vocab, *pre, *out, *type;
-    int dim, layers, heads, kv_heads, ff, ctx, n_vocab, threads;
+    const char *arch, *vocab, *pre, *out, *type, *wordpiece, *pooling;
+    int dim, layers, heads, kv_heads, ff, ctx, n_vocab, threads, wp_size;
     uint64_t seed;
     float std, scale_out, rope_base;
-    bool tied, pure;
+    bool tied, pure, cased;
 } opts;
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: mkmodel --arch llama|qwen2|qwen3|gpt2 --dim N --layers N --heads N [--kv-heads N]\n"
+            "usage: mkmodel --arch llama|qwen2|qwen3|gpt2|bert --dim N --layers N --heads N [--kv-heads N]\n"
             "               --ff N [--ctx N] --type f32|f16|bf16|q8_0|q4_0|q4_K|q4_K_M|q5_K|q6_K\n"
             "               --vocab FILE [--pre NAME] [--n-vocab N] [--seed S] [--std 0.02]\n"
-            "               [--scale-out X] [--tied] [--rope-base B] [--pure] [--threads N] -o out.gguf\n");
+            "               [--scale-out X] [--tied] [--rope-base B] [--pure] [--threads N]\n"
+            "               [--pooling mean|cls|last|none] -o out.gguf\n"
+            "       bert: --wordpiece TEXT [--wp-size N] [--cased] instead of --vocab\n");
 }
 
 /* ==================================================================== rng */
@@ -106,6 +130,167 @@ static void fill_normal(float *x, int64_t n, float std, uint64_t key) {
 static uint64_t row_key(uint64_t seed, uint64_t tensor, uint64_t row) {
     uint64_t s = seed ^ (tensor * 0xD1B54A32D192ED03ull) ^ (row * 0x8CB92BA72F3D8DD7ull);
     return splitmix64(&s);
+}
+
+/* ============================================================== wordpiece */
+
+static void check(yan_status s, const char *what);
+
+typedef struct {
+    char *s;
+    size_t len;
+    uint64_t count;
+} wcount;
+
+typedef struct {
+    wcount *v;
+    size_t n, cap;
+} wlist;
+
+static void wl_add(wlist *l, const void *s, size_t len, uint64_t count) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 4096;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v) { fprintf(stderr, "mkmodel: out of memory\n"); exit(1); }
+    }
+    char *c = malloc(len + 1);
+    if (!c) { fprintf(stderr, "mkmodel: out of memory\n"); exit(1); }
+    memcpy(c, s, len);
+    c[len] = 0;
+    l->v[l->n++] = (wcount){c, len, count};
+}
+
+static int cmp_bytes(const void *a, const void *b) {
+    const wcount *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int cmp_count_desc(const void *a, const void *b) {
+    const wcount *x = a, *y = b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    return cmp_bytes(a, b);
+}
+
+/* Sort by bytes and merge equal entries, summing their counts. */
+static void wl_unique(wlist *l) {
+    if (!l->n) return;
+    qsort(l->v, l->n, sizeof *l->v, cmp_bytes);
+    size_t k = 0;
+    for (size_t i = 1; i < l->n; i++) {
+        if (!cmp_bytes(&l->v[k], &l->v[i])) {
+            l->v[k].count += l->v[i].count;
+            free(l->v[i].s);
+        } else {
+            l->v[++k] = l->v[i];
+        }
+    }
+    l->n = k + 1;
+}
+
+static void wl_free(wlist *l) {
+    for (size_t i = 0; i < l->n; i++) free(l->v[i].s);
+    free(l->v);
+}
+
+static bool collect_word(const uint8_t *w, size_t n, size_t n_chars, void *ud) {
+    (void)n_chars;
+    wl_add(ud, w, n, 1);
+    return true;
+}
+
+static size_t n_chars_of(const char *s, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Byte offset of the k-th character from the end of s[0..n) (valid UTF-8). */
+static size_t tail_chars(const char *s, size_t n, int k) {
+    size_t i = n;
+    while (k-- > 0 && i > 0) {
+        i--;
+        while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80) i--;
+    }
+    return i;
+}
+
+/* A WordPiece vocabulary built from the words of a text (see the header). */
+static yan_tokenizer *build_wordpiece(const char *path, int size, bool cased) {
+    uint8_t *text;
+    size_t len;
+    check(yan_read_file(path, &text, &len), path);
+    wlist words = {0}, chars = {0}, suf = {0};
+    yan_buf scratch = {0};
+    if (!yan_wpm_words(text, len, !cased, !cased, &scratch, collect_word, &words)) {
+        fprintf(stderr, "mkmodel: out of memory splitting %s\n", path);
+        exit(1);
+    }
+    yan_buf_free(&scratch);
+    yan_free(text);
+    wl_unique(&words);
+    for (size_t i = 0; i < words.n; i++) {
+        const wcount *w = &words.v[i];
+        for (size_t j = 0; j < w->len;) {
+            int32_t cp;
+            int k = yan_utf8_decode((const uint8_t *)w->s + j, w->len - j, &cp);
+            wl_add(&chars, w->s + j, (size_t)k, w->count);
+            j += (size_t)k;
+        }
+        const size_t nc = n_chars_of(w->s, w->len);
+        for (int k = 2; k <= 3; k++) {
+            if (nc < (size_t)k + 2) continue; /* a suffix of a word of at least k + 2 characters */
+            size_t at = tail_chars(w->s, w->len, k);
+            wl_add(&suf, w->s + at, w->len - at, w->count);
+        }
+    }
+    wl_unique(&chars);
+    wl_unique(&suf);
+    qsort(words.v, words.n, sizeof *words.v, cmp_count_desc);
+    qsort(suf.v, suf.n, sizeof *suf.v, cmp_count_desc);
+
+    yan_tokenizer *t = yan_malloc(sizeof *t); /* freed by yan_tokenizer_free */
+    if (!t) { fprintf(stderr, "mkmodel: out of memory\n"); exit(1); }
+    yan_tok_init(t);
+    t->kind = YAN_TOK_WPM;
+    t->merge_mode = YAN_MERGE_RANK;
+    t->wpm_lowercase = t->wpm_strip_accents = !cased;
+    t->add_bos = t->add_sep = true;
+    static const char *const specials[5] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    int32_t id = 0;
+    for (int i = 0; i < 5; i++, id++)
+        check(yan_tok_set(t, id, specials[i], strlen(specials[i]), YAN_TT_CONTROL, 0.0f), "vocabulary");
+    t->special[YAN_SPECIAL_PAD] = 0;
+    t->special[YAN_SPECIAL_UNK] = 1;
+    t->special[YAN_SPECIAL_BOS] = t->special[YAN_SPECIAL_CLS] = 2;
+    t->special[YAN_SPECIAL_SEP] = 3;
+    t->special[YAN_SPECIAL_MASK] = 4;
+    char buf[1024];
+    for (size_t i = 0; i < chars.n; i++) {
+        int k = snprintf(buf, sizeof buf, "\xE2\x96\x81%s", chars.v[i].s);
+        check(yan_tok_set(t, id++, buf, (size_t)k, YAN_TT_NORMAL, 0.0f), "vocabulary");
+        check(yan_tok_set(t, id++, chars.v[i].s, chars.v[i].len, YAN_TT_NORMAL, 0.0f), "vocabulary");
+    }
+    size_t wi = 0, si = 0;
+    while (id < size && (wi < words.n || si < suf.n)) {
+        /* three words, then one suffix */
+        bool take_word = wi < words.n && (si >= suf.n || (id % 4) != 3);
+        if (take_word) {
+            const wcount *w = &words.v[wi++];
+            if (n_chars_of(w->s, w->len) < 2 || w->len + 4 > sizeof buf) continue; /* one character: already in */
+            int k = snprintf(buf, sizeof buf, "\xE2\x96\x81%s", w->s);
+            check(yan_tok_set(t, id++, buf, (size_t)k, YAN_TT_NORMAL, 0.0f), "vocabulary");
+        } else {
+            const wcount *w = &suf.v[si++];
+            check(yan_tok_set(t, id++, w->s, w->len, YAN_TT_NORMAL, 0.0f), "vocabulary");
+        }
+    }
+    wl_free(&words);
+    wl_free(&chars);
+    wl_free(&suf);
+    check(yan_tok_finalize(t), "vocabulary");
+    return t;
 }
 
 /* ================================================================ tensors */
@@ -274,12 +459,14 @@ static int arg_int(const char *s, const char *flag) {
 }
 
 int main(int argc, char **argv) {
-    opts o = {.kv_heads = -1, .ctx = 2048, .seed = 1234, .std = 0.02f, .scale_out = 1.0f, .rope_base = 10000.0f};
+    opts o = {.kv_heads = -1, .ctx = 2048, .seed = 1234, .std = 0.02f, .scale_out = 1.0f, .rope_base = 10000.0f,
+              .wp_size = 2000};
     bool rope_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--tied")) { o.tied = true; continue; }
         if (!strcmp(a, "--pure")) { o.pure = true; continue; }
+        if (!strcmp(a, "--cased")) { o.cased = true; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
         if (i + 1 >= argc) { usage(); return 2; }
         const char *v = argv[++i];
@@ -295,6 +482,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--type")) o.type = v;
         else if (!strcmp(a, "--vocab")) o.vocab = v;
         else if (!strcmp(a, "--pre")) o.pre = v;
+        else if (!strcmp(a, "--wordpiece")) o.wordpiece = v;
+        else if (!strcmp(a, "--wp-size")) o.wp_size = arg_int(v, a);
+        else if (!strcmp(a, "--pooling")) o.pooling = v;
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--std")) o.std = strtof(v, NULL);
         else if (!strcmp(a, "--scale-out")) o.scale_out = strtof(v, NULL);
@@ -302,17 +492,27 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) o.out = v;
         else { fprintf(stderr, "mkmodel: unknown option %s\n", a); usage(); return 2; }
     }
-    if (!o.arch || !o.dim || !o.layers || !o.heads || !o.ff || !o.type || !o.vocab || !o.out) {
+    if (!o.arch || !o.dim || !o.layers || !o.heads || !o.ff || !o.type || !(o.vocab || o.wordpiece) || !o.out) {
         usage();
         return 2;
     }
     int arch = !strcmp(o.arch, "llama") ? 0 : !strcmp(o.arch, "qwen2") ? 1 : !strcmp(o.arch, "qwen3") ? 2
-             : !strcmp(o.arch, "gpt2") ? 3 : -1;
-    if (arch < 0) { fprintf(stderr, "mkmodel: unknown --arch %s (llama, qwen2, qwen3, gpt2)\n", o.arch); return 2; }
+             : !strcmp(o.arch, "gpt2") ? 3 : !strcmp(o.arch, "bert") ? 4 : -1;
+    if (arch < 0) { fprintf(stderr, "mkmodel: unknown --arch %s (llama, qwen2, qwen3, gpt2, bert)\n", o.arch); return 2; }
+    const bool bert = arch == 4;
+    if (o.wordpiece && !bert) { fprintf(stderr, "mkmodel: --wordpiece is for --arch bert\n"); return 2; }
+    int pooling = -1; /* llama.cpp's llama_pooling_type; -1 = no key */
+    if (o.pooling) {
+        pooling = !strcmp(o.pooling, "none") ? 0 : !strcmp(o.pooling, "mean") ? 1 : !strcmp(o.pooling, "cls") ? 2
+                : !strcmp(o.pooling, "last") ? 3 : -2;
+        if (pooling < -1) { fprintf(stderr, "mkmodel: unknown --pooling %s (mean, cls, last, none)\n", o.pooling); return 2; }
+    } else if (bert) {
+        pooling = 1;
+    }
     const type_spec *ts = find_type(o.type);
     if (!ts) { fprintf(stderr, "mkmodel: unknown --type %s\n", o.type); return 2; }
     if (o.kv_heads < 0) o.kv_heads = o.heads;
-    if (arch == 3) o.kv_heads = o.heads; /* gpt2 has no GQA */
+    if (arch == 3 || bert) o.kv_heads = o.heads; /* gpt2 and bert have no GQA */
     if (o.dim % o.heads || o.kv_heads == 0 || o.heads % o.kv_heads) {
         fprintf(stderr, "mkmodel: --dim must divide by --heads and --heads by --kv-heads\n");
         return 2;
@@ -325,7 +525,13 @@ int main(int argc, char **argv) {
     yan_tokenizer_params tp = yan_tokenizer_params_default();
     tp.pre = o.pre;
     yan_tokenizer *tok = NULL;
-    check(yan_tokenizer_load(o.vocab, &tp, &tok), o.vocab);
+    if (o.wordpiece) tok = build_wordpiece(o.wordpiece, o.wp_size, o.cased);
+    else check(yan_tokenizer_load(o.vocab, &tp, &tok), o.vocab);
+    if (bert != (tok->kind == YAN_TOK_WPM)) {
+        fprintf(stderr, "mkmodel: %s needs %s vocabulary\n", o.arch,
+                bert ? "a WordPiece (--wordpiece TEXT, or a GGUF \"bert\")" : "a BPE or SentencePiece");
+        return 2;
+    }
     if (o.n_vocab > tok->n_vocab) {
         /* pad: define the last id; the ids between become unused holes */
         char pad[32];
@@ -352,8 +558,8 @@ int main(int argc, char **argv) {
     check(yan_gguf_w_set_u32(w, K("feed_forward_length"), (uint32_t)FF), "metadata");
     check(yan_gguf_w_set_u32(w, K("attention.head_count"), (uint32_t)o.heads), "metadata");
     check(yan_gguf_w_set_u32(w, K("attention.head_count_kv"), (uint32_t)o.kv_heads), "metadata");
-    if (arch == 3) {
-        check(yan_gguf_w_set_f32(w, K("attention.layer_norm_epsilon"), 1e-5f), "metadata");
+    if (arch == 3 || bert) {
+        check(yan_gguf_w_set_f32(w, K("attention.layer_norm_epsilon"), bert ? 1e-12f : 1e-5f), "metadata");
     } else {
         check(yan_gguf_w_set_f32(w, K("attention.layer_norm_rms_epsilon"), arch == 0 ? 1e-5f : 1e-6f), "metadata");
         check(yan_gguf_w_set_f32(w, K("rope.freq_base"), o.rope_base), "metadata");
@@ -364,16 +570,41 @@ int main(int argc, char **argv) {
         check(yan_gguf_w_set_u32(w, K("attention.value_length"), (uint32_t)HD), "metadata");
     }
     check(yan_gguf_w_set_u32(w, K("vocab_size"), (uint32_t)V), "metadata");
+    if (bert) check(yan_gguf_w_set_bool(w, K("attention.causal"), false), "metadata");
+    if (pooling >= 0) check(yan_gguf_w_set_u32(w, K("pooling_type"), (uint32_t)pooling), "metadata");
 #undef K
     check(yan_tok_save_gguf_kv(tok, w), "tokenizer metadata");
+    if (bert) check(yan_gguf_w_set_u32(w, "tokenizer.ggml.token_type_count", 2), "metadata");
 
     /* ---- tensors */
     tlist L = {0};
-    const bool has_output = !o.tied || arch == 3;
+    const bool has_output = (!o.tied || arch == 3) && !bert;
     tensor *emb = add(&L, V_MATRIX, matrix_type(ts, &o, "token_embd", 0), C, V, 2, "token_embd.weight");
     if (!has_output) emb->scale = o.scale_out;
-    if (arch == 3) add(&L, V_MATRIX, matrix_type(ts, &o, "position_embd", 0), C, o.ctx, 2, "position_embd.weight");
-    for (int il = 0; il < o.layers; il++) {
+    /* bert: position and segment embeddings stay f32, as llama.cpp's converter and quantizer keep them */
+    if (arch == 3 || bert)
+        add(&L, V_MATRIX, bert ? YAN_T_F32 : matrix_type(ts, &o, "position_embd", 0), C, o.ctx, 2, "position_embd.weight");
+    if (bert) {
+        add(&L, V_MATRIX, YAN_T_F32, C, 2, 2, "token_types.weight");
+        add(&L, V_NORM, 0, C, 1, 1, "token_embd_norm.weight");
+        add(&L, V_BIAS, 0, C, 1, 1, "token_embd_norm.bias");
+    }
+    for (int il = 0; il < o.layers && bert; il++) {
+        static const char *const qkvo[4] = {"attn_q", "attn_k", "attn_v", "attn_output"};
+        for (int i = 0; i < 4; i++) {
+            add(&L, V_MATRIX, matrix_type(ts, &o, qkvo[i], il), C, C, 2, "blk.%d.%s.weight", il, qkvo[i]);
+            add(&L, V_BIAS, 0, C, 1, 1, "blk.%d.%s.bias", il, qkvo[i]);
+        }
+        add(&L, V_NORM, 0, C, 1, 1, "blk.%d.attn_output_norm.weight", il);
+        add(&L, V_BIAS, 0, C, 1, 1, "blk.%d.attn_output_norm.bias", il);
+        add(&L, V_MATRIX, matrix_type(ts, &o, "ffn_up", il), C, FF, 2, "blk.%d.ffn_up.weight", il);
+        add(&L, V_BIAS, 0, FF, 1, 1, "blk.%d.ffn_up.bias", il);
+        add(&L, V_MATRIX, matrix_type(ts, &o, "ffn_down", il), FF, C, 2, "blk.%d.ffn_down.weight", il);
+        add(&L, V_BIAS, 0, C, 1, 1, "blk.%d.ffn_down.bias", il);
+        add(&L, V_NORM, 0, C, 1, 1, "blk.%d.layer_output_norm.weight", il);
+        add(&L, V_BIAS, 0, C, 1, 1, "blk.%d.layer_output_norm.bias", il);
+    }
+    for (int il = 0; il < o.layers && !bert; il++) {
         add(&L, V_NORM, 0, C, 1, 1, "blk.%d.attn_norm.weight", il);
         if (arch == 3) {
             add(&L, V_BIAS, 0, C, 1, 1, "blk.%d.attn_norm.bias", il);
@@ -407,7 +638,7 @@ int main(int argc, char **argv) {
         add(&L, V_MATRIX, matrix_type(ts, &o, "ffn_up", il), C, FF, 2, "blk.%d.ffn_up.weight", il);
         add(&L, V_MATRIX, matrix_type(ts, &o, "ffn_down", il), FF, C, 2, "blk.%d.ffn_down.weight", il);
     }
-    add(&L, V_NORM, 0, C, 1, 1, "output_norm.weight");
+    if (!bert) add(&L, V_NORM, 0, C, 1, 1, "output_norm.weight");
     if (arch == 3) add(&L, V_BIAS, 0, C, 1, 1, "output_norm.bias");
     if (has_output) {
         tensor *out = add(&L, V_MATRIX, matrix_type(ts, &o, "output", 0), C, V, 2, "output.weight");

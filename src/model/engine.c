@@ -401,6 +401,9 @@ yan_status yan_engine_step(yan_engine *e, const yan_engine_tok *toks, int32_t n)
     if (!e) return yan_fail(YAN_ERR_INVALID_ARG, "yan_engine_step: no engine");
     if (!toks || n < 1 || n > e->n_batch)
         return yan_fail(YAN_ERR_INVALID_ARG, "a step takes 1 to %d tokens, not %d", e->n_batch, n);
+    if (!yan_model_has_lm_head(e->m) || !e->m->hp.causal)
+        return yan_fail(YAN_ERR_UNSUPPORTED, "this %s model computes embeddings only: use yan_engine_embed",
+                        e->m->arch_name);
     const int32_t V = e->m->hp.n_vocab;
     yan_status st = YAN_OK;
     int32_t n_touched = 0, n_out = 0;
@@ -486,7 +489,7 @@ const float *yan_engine_logits(const yan_engine *e, int32_t i) {
 
 yan_status yan_engine_embed(yan_engine *e, const yan_token *tokens, int32_t n, float *out) {
     if (!e || !tokens || n < 1 || !out) return yan_fail(YAN_ERR_INVALID_ARG, "yan_engine_embed: no tokens or output");
-    const int32_t V = e->m->hp.n_vocab, C = e->m->hp.n_embd;
+    const int32_t V = e->m->hp.n_vocab;
     if (n > e->n_ctx) return yan_fail(YAN_ERR_CONTEXT_FULL, "%d tokens do not fit in %d positions", n, e->n_ctx);
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
@@ -494,31 +497,14 @@ yan_status yan_engine_embed(yan_engine *e, const yan_token *tokens, int32_t n, f
     if (blocks_for(n) > yan_engine_blocks_free(e))
         return yan_fail(YAN_ERR_NOMEM, "an embedding of %d tokens needs %d KV blocks, %lld are free", n, blocks_for(n),
                         (long long)yan_engine_blocks_free(e));
-    double *sum = yan_calloc((size_t)C, sizeof *sum);
-    if (!sum) return yan_fail(YAN_ERR_NOMEM, "out of memory for an embedding");
     eseq *s = &e->seqs[e->n_seq_max];
     s->live = true;
     s->no_index = true;
     s->len = s->n_blocks = 0;
-    for (int32_t done = 0; done < n;) {
-        const int32_t T = n - done < e->n_batch ? n - done : e->n_batch;
-        while (s->n_blocks < blocks_for(done + T)) s->table[s->n_blocks++] = block_alloc(e);
-        for (int32_t t = 0; t < T; t++) {
-            e->pos[t] = done + t;
-            e->tables[t] = s->table;
-            e->out_tok[t] = t;
-        }
-        yan_fwd_batch b = {.T = T, .tok = tokens + done, .pos = e->pos, .table = e->tables, .n_out = T,
-                           .out_tok = e->out_tok, .logits = NULL};
-        yan_fwd_eval(e->f, &b);
-        const float *h = yan_fwd_hidden(e->f);
-        for (int32_t t = 0; t < T; t++)
-            for (int32_t i = 0; i < C; i++) sum[i] += h[(size_t)t * (size_t)C + (size_t)i];
-        done += T;
-        s->len = done;
-    }
+    while (s->n_blocks < blocks_for(n)) s->table[s->n_blocks++] = block_alloc(e);
+    s->len = n;
+    /* the pass and the pooling are yan_embed's (forward.c) */
+    yan_status st = yan_fwd_embed(e->f, tokens, n, s->table, e->pos, e->tables, e->out_tok, YAN_POOLING_MODEL, out);
     seq_release(e, s);
-    yan_embed_finish(sum, C, n, out);
-    yan_free(sum);
-    return YAN_OK;
+    return st;
 }

@@ -97,16 +97,17 @@ typedef struct {
  * times, in position order). Everything is checked before anything runs:
  * bad ids, dead sequences (INVALID_ARG), a sequence past n_ctx
  * (CONTEXT_FULL), not enough free blocks (YAN_ERR_NOMEM with nothing
- * changed; the last step's logits stay available). Blocks that fill are
- * indexed for reuse at the end of the step. */
+ * changed; the last step's logits stay available), an embedding-only model
+ * (bert: UNSUPPORTED). Blocks that fill are indexed for reuse at the end of
+ * the step. */
 yan_status yan_engine_step(yan_engine *e, const yan_engine_tok *toks, int32_t n);
 /* Logits (n_vocab floats) of the i-th token of the last step (it must have
  * had logits = true); NULL otherwise. Valid until the next step. */
 const float *yan_engine_logits(const yan_engine *e, int32_t i);
 
 /* Embedding of a text's tokens: the final hidden states (after the output
- * norm) mean-pooled over the tokens and L2-normalised, n_embd floats into
- * out (as yan_embed). Uses a temporary sequence of its own (it does not
+ * norm) pooled as the model says (yan_model_pooling) and L2-normalised,
+ * n_embd floats into out (as yan_embed, by the same code: yan_fwd_embed). Uses a temporary sequence of its own (it does not
  * count against n_seq_max) whose blocks go straight back to the free list
  * (not cached); the last step's logits stay available. Errors: INVALID_ARG,
  * CONTEXT_FULL (n > n_ctx), NOMEM (fewer than ceil(n / YAN_KV_BLOCK) free

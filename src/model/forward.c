@@ -134,7 +134,7 @@ yan_status yan_fwd_plan_make(const yan_model *m, int32_t n_ctx, int32_t n_batch,
         return yan_fail(YAN_ERR_INVALID_ARG, "bad KV block layout (%d positions x %lld blocks)", kv_block,
                         (long long)n_blocks);
     int32_t B = n_batch > 0 ? n_batch : 512;
-    if (B > n_ctx) B = n_ctx;
+    if (!hp->causal || B > n_ctx) B = n_ctx; /* non-causal: the whole input is one step */
     out->n_ctx = n_ctx;
     out->n_batch = B;
     out->n_threads = yan_threads_resolve(n_threads);
@@ -326,6 +326,17 @@ static void norm_row(const yan_model *m, float *out, const float *x, const float
     else yan_rmsnorm(out, x, w, m->hp.n_embd, m->hp.eps);
 }
 
+/* Post-norm (bert): x = LayerNorm(x) in place, and the same values in out
+ * (the next matmul's input); w NULL: x is already normalised, only copied. */
+static void post_norm_row(const yan_model *m, float *out, float *x, const float *w, const float *b) {
+    if (w) {
+        yan_layernorm(out, x, w, b, m->hp.n_embd, m->hp.eps);
+        memcpy(x, out, (size_t)m->hp.n_embd * 4);
+    } else {
+        memcpy(out, x, (size_t)m->hp.n_embd * 4);
+    }
+}
+
 static void rope_table(const yan_model *m, float *cs, int32_t pos) {
     const yan_hparams *hp = &m->hp;
     const int half = hp->n_rot / 2;
@@ -409,7 +420,8 @@ static void attention_head(yan_fwd *f, int l, int t, int h, float *s) {
     const int kvh = h / (NH / hp->n_head_kv);
     const int64_t QKVD = (int64_t)(NH + hp->n_head_kv) * HD + (int64_t)hp->n_head_kv * HDV;
     const float scale = 1.0f / sqrtf((float)HD);
-    const int32_t *tab = f->b->table[t], n_kv = f->b->pos[t] + 1, bs = f->plan.kv_block;
+    const int32_t *tab = f->b->table[t], n_kv = f->b->kv_len > 0 ? f->b->kv_len : f->b->pos[t] + 1,
+                  bs = f->plan.kv_block;
     const float *q = f->qkv + t * QKVD + (int64_t)h * HD;
     float *o = f->att + (int64_t)t * NH * HDV + (int64_t)h * HDV;
     if (f->plan.kv_type == YAN_KV_F16) {
@@ -494,12 +506,14 @@ static void step_worker(void *ud, int ith, int nth) {
     const int64_t QD = (int64_t)NH * HD, KD = (int64_t)NKV * HD, VD = (int64_t)NKV * HDV, QKVD = QD + KD + VD;
     const int t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
     const bool gpt2 = m->arch == YAN_ARCH_GPT2;
+    const bool post = hp->post_norm;         /* bert: LayerNorm after each residual add */
+    const bool gelu = gpt2 || post;          /* up (+bias) -> GELU -> down, no gate */
     void *slot[3];
     /* solo: a single token (decode). Each thread then normalises and prepares
      * the matmul inputs itself, into its own row ith of xn and of the matmul
      * slots (both hold n_batch >= nth rows), so no barrier is needed between
      * preparing an input and the matmul reading it. */
-    const bool solo = T == 1 && nth > 1 && nth <= c->plan.n_batch;
+    const bool solo = T == 1 && nth > 1 && nth <= c->plan.n_batch && !post;
     const int priv = solo ? ith : -1;
     float *xn_in = solo ? c->xn + (int64_t)ith * C : c->xn; /* this thread's normed input */
 
@@ -508,11 +522,17 @@ static void step_worker(void *ud, int ith, int nth) {
         float *x = c->x + (int64_t)t * C;
         const yan_mat *e = &m->tok_embd;
         yan_dequantize_row(e->type, (const uint8_t *)e->data + (size_t)b->tok[t] * e->row_bytes, x, C);
-        if (gpt2) {
+        if (m->type_embd)
+            for (int i = 0; i < C; i++) x[i] += m->type_embd[i];
+        if (m->pos_embd.data) {
             const yan_mat *pe = &m->pos_embd;
             float *tmp = c->tmp + (int64_t)t * C;
             yan_dequantize_row(pe->type, (const uint8_t *)pe->data + (size_t)b->pos[t] * pe->row_bytes, tmp, C);
             for (int i = 0; i < C; i++) x[i] += tmp[i];
+            if (m->tok_norm) { /* bert: the residual stream starts normalised */
+                yan_layernorm(tmp, x, m->tok_norm, m->tok_norm_b, C, hp->eps);
+                memcpy(x, tmp, (size_t)C * 4);
+            }
         } else if (hp->n_rot > 0) {
             rope_table(m, c->rope_cs + (int64_t)t * hp->n_rot, b->pos[t]);
         }
@@ -521,15 +541,20 @@ static void step_worker(void *ud, int ith, int nth) {
 
     for (int l = 0; l < hp->n_layer; l++) {
         const yan_layer *y = &m->layers[l];
-        /* ---- attention: norm, prepare */
+        /* ---- attention: norm, prepare (post-norm: the previous layer's output
+         * norm, applied to the residual stream itself) */
         if (solo)
             norm_row(m, xn_in, c->x, y->attn_norm, y->attn_norm_b);
+        else if (post)
+            for (int t = t0; t < t1; t++)
+                post_norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, l ? m->layers[l - 1].out_norm : NULL,
+                              l ? m->layers[l - 1].out_norm_b : NULL);
         else
             for (int t = t0; t < t1; t++)
                 norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->attn_norm, y->attn_norm_b);
         const yan_mat *wqkv[3] = {&y->wq, &y->wk, &y->wv};
         int n_w = 3;
-        if (gpt2) {
+        if (y->wqkv.data) {
             wqkv[0] = &y->wqkv;
             n_w = 1;
         }
@@ -558,7 +583,7 @@ static void step_worker(void *ud, int ith, int nth) {
             {
                 int64_t off[3] = {0, QD, QD + KD};
                 const float *bias[3] = {y->bq, y->bk, y->bv};
-                if (gpt2) bias[0] = y->bqkv;
+                if (y->wqkv.data) bias[0] = y->bqkv;
                 for (int i = 0; i < n_w; i++) {
                     int64_t r0, r1;
                     my_rows(wqkv, n_w, i, ith, nth, &r0, &r1);
@@ -602,11 +627,14 @@ static void step_worker(void *ud, int ith, int nth) {
         /* ---- feed-forward: norm, prepare */
         if (solo)
             norm_row(m, xn_in, c->x, y->ffn_norm, y->ffn_norm_b);
+        else if (post)
+            for (int t = t0; t < t1; t++)
+                post_norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->attn_out_norm, y->attn_out_norm_b);
         else
             for (int t = t0; t < t1; t++)
                 norm_row(m, c->xn + (int64_t)t * C, c->x + (int64_t)t * C, y->ffn_norm, y->ffn_norm_b);
         const yan_mat *wgu[2] = {&y->w_up, &y->w_gate};
-        int n_gu = gpt2 ? 1 : 2;
+        int n_gu = gelu ? 1 : 2;
         prepare_group(c, wgu, n_gu, xn_in, T, t0, t1, slot, priv);
         if (!solo) yan_pool_barrier(pool);
         /* ---- gate/up rows + activation (same rows on one thread) */
@@ -615,7 +643,7 @@ static void step_worker(void *ud, int ith, int nth) {
             my_rows(wgu, 1, 0, ith, nth, &r0, &r1);
             if (r1 > r0) {
                 yan_matmul_rows(&y->w_up, slot[0], xn_in, T, c->up, FF, r0, r1);
-                if (gpt2) {
+                if (gelu) {
                     add_bias_rows(c->up, FF, y->b_up, T, r0, r1);
                     for (int t = 0; t < T; t++) yan_gelu(c->up + (int64_t)t * FF + r0, r1 - r0);
                 } else {
@@ -629,7 +657,7 @@ static void step_worker(void *ud, int ith, int nth) {
         /* ---- down projection + residual */
         {
             const yan_mat *wd[1] = {&y->w_down};
-            const float *in = gpt2 ? c->up : c->gate;
+            const float *in = gelu ? c->up : c->gate;
             prepare_group(c, wd, 1, in, T, t0, t1, slot, priv);
             if (!solo) yan_pool_barrier(pool);
             int64_t r0, r1;
@@ -709,6 +737,9 @@ yan_status yan_eval(yan_context *c, const yan_token *tokens, size_t n, bool all_
     if (n == 0 || !tokens) return yan_fail(YAN_ERR_INVALID_ARG, "yan_eval: no tokens given");
     const yan_fwd_plan *p = &c->f->plan;
     const int32_t V = c->f->m->hp.n_vocab;
+    if (!yan_model_has_lm_head(c->f->m) || !c->f->m->hp.causal)
+        return yan_fail(YAN_ERR_UNSUPPORTED, "this %s model computes embeddings only (no output layer%s): use "
+                        "yan_embed (`yan embed`)", c->f->m->arch_name, c->f->m->hp.causal ? "" : ", bidirectional attention");
     if (n > (size_t)(p->n_ctx - c->n_past))
         return yan_fail(YAN_ERR_CONTEXT_FULL, "%zu tokens do not fit: the context holds %d of %d tokens", n, c->n_past,
                         p->n_ctx);
@@ -764,7 +795,48 @@ void yan_embed_finish(const double *sum, int32_t C, int64_t n, float *out) {
     for (int32_t i = 0; i < C; i++) out[i] = (float)(sum[i] / (double)n * inv);
 }
 
-yan_status yan_embed(yan_context *c, const yan_token *tokens, size_t n, float *out, size_t cap) {
+yan_status yan_fwd_embed(yan_fwd *f, const yan_token *tokens, int32_t n, const int32_t *table, int32_t *pos,
+                         const int32_t **tables, int32_t *out_tok, yan_pooling pooling, float *out) {
+    const yan_model *m = f->m;
+    const int32_t C = m->hp.n_embd, B = f->plan.n_batch;
+    if (pooling == YAN_POOLING_MODEL) pooling = m->hp.pooling;
+    if (!yan_pooling_name(pooling)) return yan_fail(YAN_ERR_INVALID_ARG, "unknown pooling %d", (int)pooling);
+    const bool causal = m->hp.causal;
+    if (!causal && n > B)
+        return yan_fail(YAN_ERR_INVALID_ARG, "%d tokens do not fit in one step of %d (bidirectional attention)", n, B);
+    double *sum = yan_calloc((size_t)C, sizeof *sum);
+    if (!sum) return yan_fail(YAN_ERR_NOMEM, "out of memory for an embedding");
+    int64_t n_pooled = 0;
+    for (int32_t done = 0; done < n;) {
+        const int32_t T = n - done < B ? n - done : B;
+        for (int32_t t = 0; t < T; t++) {
+            pos[t] = done + t;
+            tables[t] = table;
+            out_tok[t] = t;
+        }
+        yan_fwd_batch b = {.T = T, .tok = tokens + done, .pos = pos, .table = tables, .out_tok = out_tok,
+                           .kv_len = causal ? 0 : n};
+        /* only the pooled rows go through the final norm */
+        if (pooling == YAN_POOLING_MEAN) b.n_out = T;
+        else if (pooling == YAN_POOLING_CLS) b.n_out = done == 0;
+        else if (done + T == n) {
+            b.n_out = 1;
+            b.out_tok = out_tok + T - 1;
+        }
+        yan_fwd_eval(f, &b);
+        const float *h = yan_fwd_hidden(f);
+        for (int32_t r = 0; r < b.n_out; r++)
+            for (int32_t i = 0; i < C; i++) sum[i] += h[(size_t)r * (size_t)C + (size_t)i];
+        n_pooled += b.n_out;
+        done += T;
+    }
+    yan_embed_finish(sum, C, n_pooled, out);
+    yan_free(sum);
+    return YAN_OK;
+}
+
+yan_status yan_embed_pooled(yan_context *c, const yan_token *tokens, size_t n, yan_pooling pooling, float *out,
+                            size_t cap) {
     if (!c || !tokens || n == 0 || !out)
         return yan_fail(YAN_ERR_INVALID_ARG, "yan_embed: no context, tokens or output");
     const yan_model *m = c->f->m;
@@ -775,27 +847,18 @@ yan_status yan_embed(yan_context *c, const yan_token *tokens, size_t n, float *o
                         cap, C);
     if (n > (size_t)p->n_ctx)
         return yan_fail(YAN_ERR_CONTEXT_FULL, "%zu tokens do not fit in a context of %d tokens", n, p->n_ctx);
+    if (pooling != YAN_POOLING_MODEL && !yan_pooling_name(pooling))
+        return yan_fail(YAN_ERR_INVALID_ARG, "yan_embed: unknown pooling %d", (int)pooling);
     yan_status st = check_tokens(m, tokens, n);
     if (st) return st;
-    double *sum = yan_calloc((size_t)C, sizeof *sum);
-    if (!sum) return yan_fail(YAN_ERR_NOMEM, "out of memory for an embedding");
-    c->n_past = 0;
-    c->last_n = 0;
-    for (size_t done = 0; done < n;) {
-        int T = (int)((n - done) < (size_t)p->n_batch ? (n - done) : (size_t)p->n_batch);
-        yan_fwd_batch b;
-        ctx_batch(c, &b, tokens + done, T);
-        b.n_out = T;
-        b.out_tok = c->iota;
-        yan_fwd_eval(c->f, &b);
-        const float *h = yan_fwd_hidden(c->f);
-        for (int t = 0; t < T; t++)
-            for (int32_t i = 0; i < C; i++) sum[i] += h[(size_t)t * (size_t)C + (size_t)i];
-        c->n_past += T;
-        done += (size_t)T;
+    st = yan_fwd_embed(c->f, tokens, (int32_t)n, c->table, c->pos, c->tables, c->iota, pooling, out);
+    if (st == YAN_OK) { /* the cache now holds this text's K/V, which nothing may continue */
+        c->n_past = 0;
+        c->last_n = 0;
     }
-    c->n_past = 0;
-    yan_embed_finish(sum, C, (int64_t)n, out);
-    yan_free(sum);
-    return YAN_OK;
+    return st;
+}
+
+yan_status yan_embed(yan_context *c, const yan_token *tokens, size_t n, float *out, size_t cap) {
+    return yan_embed_pooled(c, tokens, n, YAN_POOLING_MODEL, out, cap);
 }

@@ -74,11 +74,35 @@ static yan_status get_float(loader *ld, const char *suffix, bool required, float
     return YAN_OK;
 }
 
+/* <arch>.attention.causal (default: every architecture but bert) and
+ * <arch>.pooling_type (llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last,
+ * 4 rank; none and absent mean MEAN here, rank is a reranker head). */
+static yan_status read_embedding_keys(loader *ld) {
+    yan_model *m = ld->m;
+    yan_hparams *hp = &m->hp;
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.causal", m->arch_name);
+    yan_status st = yan_gguf_get_bool(ld->g, key, &hp->causal);
+    if (st == YAN_ERR_NOT_FOUND) hp->causal = m->arch != YAN_ARCH_BERT;
+    else if (st) {
+        yan_error_prefix(ld->path);
+        return st;
+    }
+    int32_t pt;
+    if ((st = get_int(ld, "pooling_type", false, -1, 0, 4, &pt))) return st;
+    if (pt == 4)
+        return yan_fail(YAN_ERR_UNSUPPORTED, "%s: %s.pooling_type 4 (rank: a reranker's classification head) is not supported",
+                        ld->path, m->arch_name);
+    hp->pooling_set = pt >= 0;
+    hp->pooling = pt == 2 ? YAN_POOLING_CLS : pt == 3 ? YAN_POOLING_LAST : YAN_POOLING_MEAN;
+    return YAN_OK;
+}
+
 static yan_status read_hparams(loader *ld) {
     yan_model *m = ld->m;
     yan_hparams *hp = &m->hp;
     yan_status st;
-    bool gpt2 = m->arch == YAN_ARCH_GPT2;
+    bool gpt2 = m->arch == YAN_ARCH_GPT2, bert = m->arch == YAN_ARCH_BERT;
     if ((st = get_int(ld, "context_length", true, 0, 1, 1 << 24, &hp->n_ctx_train))) return st;
     if ((st = get_int(ld, "embedding_length", true, 0, 1, 1 << 16, &hp->n_embd))) return st;
     if ((st = get_int(ld, "block_count", true, 0, 1, 4096, &hp->n_layer))) return st;
@@ -91,6 +115,18 @@ static yan_status read_hparams(loader *ld) {
     int32_t hd_def = hp->n_embd / hp->n_head;
     if ((st = get_int(ld, "attention.key_length", false, hd_def, 1, 4096, &hp->head_dim))) return st;
     if ((st = get_int(ld, "attention.value_length", false, hp->head_dim, 1, 4096, &hp->head_dim_v))) return st;
+    if ((st = read_embedding_keys(ld))) return st;
+    if (bert) {
+        if (hp->n_embd % hp->n_head || hp->head_dim != hd_def || hp->head_dim_v != hp->head_dim)
+            return yan_fail(YAN_ERR_FORMAT, "%s: bert needs embedding_length %d divisible by head_count %d and equal key "
+                            "and value lengths", ld->path, hp->n_embd, hp->n_head);
+        if ((st = get_float(ld, "attention.layer_norm_epsilon", false, 1e-12f, &hp->eps))) return st;
+        hp->layernorm = hp->post_norm = true;
+        hp->n_rot = 0;
+        hp->rope_base = 10000.0f;
+        hp->rope_freq_scale = 1.0f;
+        return YAN_OK;
+    }
     if (gpt2) {
         if (hp->n_embd % hp->n_head || hp->head_dim != hd_def || hp->n_head_kv != hp->n_head)
             return yan_fail(YAN_ERR_FORMAT, "%s: gpt2 needs embedding_length %d divisible by head_count %d and no GQA",
@@ -212,8 +248,9 @@ static yan_status get_mat(loader *ld, const char *name, int64_t ne0, int64_t ne1
     return progress(ld);
 }
 
-/* A 1-D vector of n values (any computable type), converted to f32 later. */
-static yan_status get_vec(loader *ld, const char *name, int64_t n, bool required, const float **dst) {
+/* A 1-D vector of n values (any computable type), converted to f32 later.
+ * row0: the tensor may be a matrix [n, rows >= 1]; its first row is taken. */
+static yan_status get_vec_ex(loader *ld, const char *name, int64_t n, bool required, bool row0, const float **dst) {
     *dst = NULL;
     const yan_gguf_tensor *t = yan_gguf_find_tensor(ld->g, name);
     if (!t) {
@@ -222,7 +259,7 @@ static yan_status get_vec(loader *ld, const char *name, int64_t n, bool required
                         ld->m->arch_name);
     }
     uint64_t total = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
-    if ((int64_t)t->ne[0] != n || total != (uint64_t)n)
+    if ((int64_t)t->ne[0] != n || (row0 ? (t->n_dims > 2 || t->ne[1] < 1) : total != (uint64_t)n))
         return yan_fail(YAN_ERR_FORMAT, "%s: tensor '%s' has %llu x %llu values, expected a vector of %lld", ld->path,
                         name, (unsigned long long)t->ne[0], (unsigned long long)(total / (t->ne[0] ? t->ne[0] : 1)),
                         (long long)n);
@@ -244,6 +281,10 @@ static yan_status get_vec(loader *ld, const char *name, int64_t n, bool required
     return progress(ld);
 }
 
+static yan_status get_vec(loader *ld, const char *name, int64_t n, bool required, const float **dst) {
+    return get_vec_ex(ld, name, n, required, false, dst);
+}
+
 static yan_status convert_vecs(loader *ld) {
     yan_model *m = ld->m;
     m->vecs = yan_malloc(ld->n_vec_floats ? ld->n_vec_floats * sizeof(float) : 1);
@@ -259,6 +300,55 @@ static yan_status convert_vecs(loader *ld) {
 }
 
 #define BLK(buf, l, what) (snprintf(buf, sizeof buf, "blk.%d." what, l), buf)
+
+/* bert (llama.cpp's names): token_types (segment embeddings; row 0 is
+ * added to every token), token_embd_norm, per layer q/k/v (or fused
+ * attn_qkv) with optional biases, attn_output, attn_output_norm (after the
+ * attention residual), ffn_up/ffn_down with optional biases (GELU, no gate)
+ * and layer_output_norm (after the FFN residual); no output_norm and no
+ * output matrix (cls.* classifier heads are not read). */
+static yan_status load_bert_tensors(loader *ld) {
+    yan_model *m = ld->m;
+    const yan_hparams *hp = &m->hp;
+    const int64_t C = hp->n_embd, FF = hp->n_ff, QD = (int64_t)hp->n_head * hp->head_dim,
+                  KD = (int64_t)hp->n_head_kv * hp->head_dim, VD = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    yan_status st;
+    if ((st = get_vec_ex(ld, "token_types.weight", C, false, true, &m->type_embd))) return st;
+    if ((st = get_vec(ld, "token_embd_norm.weight", C, true, &m->tok_norm))) return st;
+    if ((st = get_vec(ld, "token_embd_norm.bias", C, true, &m->tok_norm_b))) return st;
+    m->layers = yan_calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return yan_fail(YAN_ERR_NOMEM, "%s: out of memory", ld->path);
+    char b[96];
+    for (int l = 0; l < hp->n_layer; l++) {
+        yan_layer *y = &m->layers[l];
+        if ((st = get_mat(ld, BLK(b, l, "attn_qkv.weight"), C, QD + KD + VD, false, &y->wqkv))) return st;
+        if (y->wqkv.data) {
+            if ((st = get_vec(ld, BLK(b, l, "attn_qkv.bias"), QD + KD + VD, false, &y->bqkv))) return st;
+        } else {
+            if ((st = get_mat(ld, BLK(b, l, "attn_q.weight"), C, QD, true, &y->wq))) return st;
+            if ((st = get_mat(ld, BLK(b, l, "attn_k.weight"), C, KD, true, &y->wk))) return st;
+            if ((st = get_mat(ld, BLK(b, l, "attn_v.weight"), C, VD, true, &y->wv))) return st;
+            if ((st = get_vec(ld, BLK(b, l, "attn_q.bias"), QD, false, &y->bq))) return st;
+            if ((st = get_vec(ld, BLK(b, l, "attn_k.bias"), KD, false, &y->bk))) return st;
+            if ((st = get_vec(ld, BLK(b, l, "attn_v.bias"), VD, false, &y->bv))) return st;
+        }
+        if ((st = get_mat(ld, BLK(b, l, "attn_output.weight"), QD, C, true, &y->wo))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "attn_output.bias"), C, false, &y->bo))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "attn_output_norm.weight"), C, true, &y->attn_out_norm))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "attn_output_norm.bias"), C, true, &y->attn_out_norm_b))) return st;
+        if ((st = get_mat(ld, BLK(b, l, "ffn_up.weight"), C, FF, true, &y->w_up))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "ffn_up.bias"), FF, false, &y->b_up))) return st;
+        if ((st = get_mat(ld, BLK(b, l, "ffn_down.weight"), FF, C, true, &y->w_down))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "ffn_down.bias"), C, false, &y->b_down))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "layer_output_norm.weight"), C, true, &y->out_norm))) return st;
+        if ((st = get_vec(ld, BLK(b, l, "layer_output_norm.bias"), C, true, &y->out_norm_b))) return st;
+    }
+    if ((st = convert_vecs(ld))) return st;
+    /* the hidden states the embeddings pool are the last layer's output */
+    m->output_norm = m->layers[hp->n_layer - 1].out_norm;
+    m->output_norm_b = m->layers[hp->n_layer - 1].out_norm_b;
+    return YAN_OK;
+}
 
 static yan_status load_tensors(loader *ld) {
     yan_model *m = ld->m;
@@ -276,10 +366,12 @@ static yan_status load_tensors(loader *ld) {
                         ld->path, (unsigned long long)te->ne[1]);
     m->hp.n_vocab = (int32_t)te->ne[1];
     const int64_t V = hp->n_vocab;
+    const bool bert = m->arch == YAN_ARCH_BERT;
     if ((st = get_mat(ld, "token_embd.weight", C, V, true, &m->tok_embd))) return st;
-    if (m->arch == YAN_ARCH_GPT2 &&
+    if ((m->arch == YAN_ARCH_GPT2 || bert) &&
         (st = get_mat(ld, "position_embd.weight", C, hp->n_ctx_train, true, &m->pos_embd)))
         return st;
+    if (bert) return load_bert_tensors(ld);
     if ((st = get_vec(ld, "output_norm.weight", C, true, &m->output_norm))) return st;
     if ((st = get_vec(ld, "output_norm.bias", C, m->arch == YAN_ARCH_GPT2, &m->output_norm_b))) return st;
     if ((st = get_mat(ld, "output.weight", C, V, false, &m->output))) return st;
@@ -383,7 +475,8 @@ bool yan_model_is_eog(const yan_model *m, yan_token id) {
 /* ----------------------------------------------------------------- load */
 
 static const struct { const char *name; yan_arch arch; } k_archs[] = {
-    {"llama", YAN_ARCH_LLAMA}, {"qwen2", YAN_ARCH_QWEN2}, {"qwen3", YAN_ARCH_QWEN3}, {"gpt2", YAN_ARCH_GPT2}};
+    {"llama", YAN_ARCH_LLAMA}, {"qwen2", YAN_ARCH_QWEN2}, {"qwen3", YAN_ARCH_QWEN3}, {"gpt2", YAN_ARCH_GPT2},
+    {"bert", YAN_ARCH_BERT}};
 
 static char *dup_str_key(const yan_gguf *g, const char *key, bool *oom) {
     const char *s;
@@ -430,7 +523,7 @@ yan_status yan_model_load(const char *path, const yan_model_params *p, yan_model
             m->arch_name = k_archs[i].name;
         }
     if (!m->arch_name) {
-        st = yan_fail(YAN_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3, gpt2)",
+        st = yan_fail(YAN_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (supported: llama, qwen2, qwen3, gpt2, bert)",
                       path, (int)(an > 64 ? 64 : an), a);
         goto fail;
     }
@@ -485,6 +578,16 @@ int32_t yan_model_n_vocab(const yan_model *m) { return m->hp.n_vocab; }
 uint64_t yan_model_n_params(const yan_model *m) { return m->n_params; }
 uint64_t yan_model_weight_bytes(const yan_model *m) { return m->weight_bytes; }
 const char *yan_model_chat_template(const yan_model *m) { return m->chat_template; }
+yan_pooling yan_model_pooling(const yan_model *m) { return m->hp.pooling; }
+
+const char *yan_pooling_name(yan_pooling p) {
+    switch (p) {
+    case YAN_POOLING_MEAN: return "mean";
+    case YAN_POOLING_CLS: return "cls";
+    case YAN_POOLING_LAST: return "last";
+    default: return NULL;
+    }
+}
 
 int64_t yan_model_describe(const yan_model *m, char *buf, size_t cap) {
     const yan_hparams *hp = &m->hp;
@@ -503,7 +606,14 @@ int64_t yan_model_describe(const yan_model *m, char *buf, size_t cap) {
         yan_buf_printf(&b, "rope: %s, dims %d, base %g, freq scale %g%s\n", hp->rope_neox ? "neox" : "norm", hp->n_rot,
                        (double)hp->rope_base, (double)hp->rope_freq_scale, m->rope_freqs ? ", freq factors" : "");
     yan_buf_printf(&b, "norm: %s, eps %g\n", hp->layernorm ? "layernorm" : "rmsnorm", (double)hp->eps);
-    yan_buf_printf(&b, "output: %s\n", m->tied_output ? "tied to token_embd" : "separate");
+    if (!yan_model_has_lm_head(m))
+        yan_buf_printf(&b, "output: none (an embedding model: %s attention, %s pooling)\n",
+                       hp->causal ? "causal" : "bidirectional", yan_pooling_name(hp->pooling));
+    else
+        yan_buf_printf(&b, "output: %s\n", m->tied_output ? "tied to token_embd" : "separate");
+    if (yan_model_has_lm_head(m) && (hp->pooling_set || !hp->causal))
+        yan_buf_printf(&b, "embeddings: %s attention, %s pooling\n", hp->causal ? "causal" : "bidirectional",
+                       yan_pooling_name(hp->pooling));
     yan_buf_puts(&b, "tensor types:");
     for (int t = 0; t < YAN_GGML_TYPE_COUNT; t++)
         if (m->type_count[t])

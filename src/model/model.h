@@ -21,7 +21,7 @@
 #include "tensor/tensor.h"
 #include "tokenizer/tok.h"
 
-typedef enum { YAN_ARCH_LLAMA = 0, YAN_ARCH_QWEN2 = 1, YAN_ARCH_QWEN3 = 2, YAN_ARCH_GPT2 = 3 } yan_arch;
+typedef enum { YAN_ARCH_LLAMA = 0, YAN_ARCH_QWEN2 = 1, YAN_ARCH_QWEN3 = 2, YAN_ARCH_GPT2 = 3, YAN_ARCH_BERT = 4 } yan_arch;
 
 typedef struct {
     int32_t n_vocab;      /* rows of token_embd / output */
@@ -38,7 +38,11 @@ typedef struct {
     float rope_base;      /* rope.freq_base */
     float rope_freq_scale;/* 1 / rope.scaling.factor (linear) */
     bool rope_neox;       /* NEOX pairs (qwen2/3) vs NORM adjacent pairs (llama) */
-    bool layernorm;       /* gpt2: LayerNorm + GELU + learned positions */
+    bool layernorm;       /* gpt2, bert: LayerNorm + GELU + learned positions */
+    bool causal;          /* attention sees positions <= its own; false (bert): the whole input */
+    bool post_norm;       /* bert: LayerNorm after the embeddings and after each residual add */
+    yan_pooling pooling;  /* of yan_embed: <arch>.pooling_type, else MEAN */
+    bool pooling_set;     /* the file names its pooling type */
 } yan_hparams;
 
 typedef struct {
@@ -56,7 +60,9 @@ typedef struct {
     yan_mat w_gate;                        /* (C -> FF); absent (data NULL) for gpt2 */
     yan_mat w_up;                          /* (C -> FF) */
     yan_mat w_down;                        /* (FF -> C) */
-    const float *b_up, *b_down;            /* gpt2 (FF), (C) */
+    const float *b_up, *b_down;            /* gpt2, bert (FF), (C) */
+    const float *attn_out_norm, *attn_out_norm_b; /* bert: LayerNorm after attention + residual (C) */
+    const float *out_norm, *out_norm_b;    /* bert: LayerNorm after FFN + residual (C) */
 } yan_layer;
 
 #define YAN_MAX_EOG 16
@@ -72,10 +78,12 @@ struct yan_model {
     yan_hparams hp;
     yan_layer *layers;         /* (L) */
     yan_mat tok_embd;          /* (C -> V): row t is token t's embedding */
-    yan_mat pos_embd;          /* gpt2: (C -> n_ctx_train) */
-    yan_mat output;            /* (C -> V); = tok_embd when tied */
+    yan_mat pos_embd;          /* gpt2, bert: (C -> n_ctx_train) */
+    const float *type_embd;    /* bert: (C) row 0 of token_types (segment "A"); NULL when absent */
+    const float *tok_norm, *tok_norm_b; /* bert: LayerNorm of the summed embeddings (C) */
+    yan_mat output;            /* (C -> V); = tok_embd when tied; absent (data NULL) for bert */
     bool tied_output;
-    const float *output_norm, *output_norm_b; /* (C) */
+    const float *output_norm, *output_norm_b; /* (C); bert: the last layer's out_norm */
     const float *rope_freqs;   /* optional (n_rot / 2): theta divisors (Llama 3) */
     float *vecs;               /* owned block holding every f32 vector above */
     yan_tokenizer *tok;        /* owned */
@@ -87,6 +95,9 @@ struct yan_model {
     float **lora_bufs;         /* f32 matrices made by yan_model_apply_lora (lora.c) */
     int n_lora;
 };
+
+/* false for embedding models (bert): no output layer, no logits. */
+static inline bool yan_model_has_lm_head(const yan_model *m) { return m->output.data != NULL; }
 
 /* true when id ends a turn or the text (EOS, EOT, <|im_end|>, ...). */
 bool yan_model_is_eog(const yan_model *m, yan_token id);
@@ -126,8 +137,10 @@ typedef struct {
 } yan_fwd_plan;
 
 /* Check and size a forward machine. n_ctx >= 1 is the resolved context
- * length; n_batch 0 = 512 (clamped to n_ctx); kv_block 0 = n_ctx (one block
- * per sequence). Errors: INVALID_ARG with the reason. */
+ * length; n_batch 0 = 512 (clamped to n_ctx); a non-causal model (bert)
+ * always gets n_batch = n_ctx, since its input must be evaluated in one
+ * step; kv_block 0 = n_ctx (one block per sequence). Errors: INVALID_ARG
+ * with the reason. */
 yan_status yan_fwd_plan_make(const yan_model *m, int32_t n_ctx, int32_t n_batch, int n_threads, yan_kv_type kv_type,
                              int32_t kv_block, int64_t n_blocks, yan_fwd_plan *out);
 
@@ -145,6 +158,9 @@ typedef struct {
     int n_out;                      /* tokens whose output is wanted, 0..T */
     const int32_t *out_tok;         /* (n_out) their indices in the step */
     float *logits;                  /* (n_out, V) logits out; NULL = hidden states only (yan_fwd_hidden) */
+    int32_t kv_len;                 /* > 0: non-causal attention: every token attends to positions
+                                       0..kv_len-1 of its table (one sequence whose positions are all
+                                       in this step); 0 = causal (0..pos[t]) */
 } yan_fwd_batch;
 
 /* Errors: NOMEM (KV cache or scratch), INVALID_ARG from the plan. */
@@ -162,6 +178,19 @@ uint8_t *yan_fwd_block(yan_fwd *f, int64_t b);
 /* An embedding from the sum of n hidden-state rows (C doubles): the mean,
  * L2-normalised (a zero vector stays zero), into out (C floats). */
 void yan_embed_finish(const double *sum, int32_t C, int64_t n, float *out);
+
+/* The embedding of tokens[0..n) as ONE sequence at positions 0..n-1 of the
+ * KV blocks listed in table (the caller's; they hold n positions): the
+ * final hidden states pooled with `pooling` (YAN_POOLING_MODEL: the
+ * model's) and L2-normalised into out (C floats). Shared by yan_embed and
+ * yan_engine_embed. A causal model runs in steps of n_batch; a non-causal
+ * one (bert) in one step with every token attending to all n, so n must be
+ * <= n_batch. pos, tables, out_tok: caller scratch of n_batch entries,
+ * overwritten. Ids and n <= n_ctx are the caller's to check. Errors:
+ * INVALID_ARG (an unknown pooling, n > n_batch for a non-causal model),
+ * NOMEM. */
+yan_status yan_fwd_embed(yan_fwd *f, const yan_token *tokens, int32_t n, const int32_t *table, int32_t *pos,
+                         const int32_t **tables, int32_t *out_tok, yan_pooling pooling, float *out);
 
 /* The model a context was created for. */
 const yan_model *yan_context_model(const yan_context *c);

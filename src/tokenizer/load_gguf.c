@@ -13,6 +13,13 @@
  *  - model "llama": SentencePiece-style BPE by score (YAN_MERGE_SCORE), tokens
  *    kept as their UTF-8 text ("▁" stays, byte tokens stay "<0xAB>"),
  *    byte_fallback on, add_space_prefix from the file (default true).
+ *  - model "bert": WordPiece (wordpiece.h), tokens kept as their text
+ *    ("▁word" word-initial, "iece" continuation, CONTROL as is). As in
+ *    llama.cpp: special ids default to BERT's (bos/[CLS] 101, unknown 100,
+ *    seperator 102, padding 0, mask 103) when in range, [CLS] and [SEP] are
+ *    always added around the text (with YAN_TOKENIZE_ADD_BOS),
+ *    tokenizer.ggml.normalizer.lowercase defaults to true and
+ *    tokenizer.ggml.normalizer.strip_accents to the lowercase flag.
  *  - special ids from tokenizer.ggml.{bos,eos,eot,unknown,padding,seperator,
  *    cls,mask}_token_id; add_bos/add_eos (defaults: llama true/false, gpt2
  *    false/false); token types from tokenizer.ggml.token_type.
@@ -52,12 +59,12 @@ static yan_status load(yan_tokenizer *t, const yan_gguf *g, const char *path) {
     if (st == YAN_ERR_NOT_FOUND)
         return yan_fail(YAN_ERR_FORMAT, "%s: no tokenizer.ggml.model key (this GGUF holds no vocabulary)", path);
     if (st) return st;
-    bool bpe;
+    bool bpe = false, wpm = false;
     if (str_is(s, n, "gpt2")) bpe = true;
-    else if (str_is(s, n, "llama")) bpe = false;
-    else
-        return yan_fail(YAN_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%.*s' is not supported (supported: gpt2, llama)", path,
-                        (int)(n > 64 ? 64 : n), s);
+    else if (str_is(s, n, "bert")) wpm = true;
+    else if (!str_is(s, n, "llama"))
+        return yan_fail(YAN_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%.*s' is not supported (supported: gpt2, llama, bert)",
+                        path, (int)(n > 64 ? 64 : n), s);
 
     char pre_name[65] = "";
     if (bpe) {
@@ -73,6 +80,10 @@ static yan_status load(yan_tokenizer *t, const yan_gguf *g, const char *path) {
         if (t->pre < 0)
             return yan_fail(YAN_ERR_UNSUPPORTED, "%s: unknown pre-tokenizer '%.*s' in tokenizer.ggml.pre (known: %s)", path,
                             (int)(n > 64 ? 64 : n), s, yan_pre_names());
+    } else if (wpm) {
+        t->kind = YAN_TOK_WPM;
+        t->merge_mode = YAN_MERGE_RANK; /* unused: WordPiece matches whole tokens */
+        t->pre = -1;
     } else {
         t->kind = YAN_TOK_SPM;
         t->merge_mode = YAN_MERGE_SCORE;
@@ -105,7 +116,7 @@ static yan_status load(yan_tokenizer *t, const yan_gguf *g, const char *path) {
                             (unsigned long long)toks.n, (unsigned long long)types.n, yan_gguf_type_name(types.type));
         has_types = true;
     } else if (st != YAN_ERR_NOT_FOUND) return st;
-    if (!bpe && !has_scores) return yan_fail(YAN_ERR_FORMAT, "%s: a 'llama' vocabulary needs tokenizer.ggml.scores", path);
+    if (!bpe && !wpm && !has_scores) return yan_fail(YAN_ERR_FORMAT, "%s: a 'llama' vocabulary needs tokenizer.ggml.scores", path);
 
     uint8_t *tmp = NULL;
     size_t tmp_cap = 0;
@@ -181,12 +192,28 @@ static yan_status load(yan_tokenizer *t, const yan_gguf *g, const char *path) {
     if (st) return st;
 
     /* ---- specials and flags */
+    if (wpm) {
+        static const struct { int which; int32_t id; } k_bert[] = {
+            {YAN_SPECIAL_BOS, 101}, {YAN_SPECIAL_UNK, 100}, {YAN_SPECIAL_SEP, 102},
+            {YAN_SPECIAL_PAD, 0},   {YAN_SPECIAL_MASK, 103}};
+        for (size_t i = 0; i < sizeof k_bert / sizeof k_bert[0]; i++)
+            if ((uint64_t)k_bert[i].id < toks.n) t->special[k_bert[i].which] = k_bert[i].id;
+    }
     for (size_t i = 0; i < sizeof k_special_keys / sizeof k_special_keys[0]; i++) {
         int64_t id;
         st = yan_gguf_get_i64(g, k_special_keys[i].key, &id);
         if (st == YAN_ERR_NOT_FOUND) continue;
         if (st) return st;
         t->special[k_special_keys[i].which] = (id >= 0 && (uint64_t)id < toks.n) ? (int32_t)id : -1;
+    }
+    if (wpm) {
+        /* llama.cpp adds [CLS] and [SEP] whatever add_bos_token / add_sep_token say */
+        t->add_bos = t->add_sep = true;
+        if (t->special[YAN_SPECIAL_CLS] < 0) t->special[YAN_SPECIAL_CLS] = t->special[YAN_SPECIAL_BOS];
+        if ((st = opt_bool(g, "tokenizer.ggml.normalizer.lowercase", true, &t->wpm_lowercase))) return st;
+        if ((st = opt_bool(g, "tokenizer.ggml.normalizer.strip_accents", t->wpm_lowercase, &t->wpm_strip_accents)))
+            return st;
+        return YAN_OK;
     }
     if ((st = opt_bool(g, "tokenizer.ggml.add_bos_token", !bpe, &t->add_bos))) return st;
     if ((st = opt_bool(g, "tokenizer.ggml.add_eos_token", false, &t->add_eos))) return st;

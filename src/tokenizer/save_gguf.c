@@ -148,7 +148,7 @@ static const char *const k_special_keys[YAN_SPECIAL_COUNT] = {
 };
 
 yan_status yan_tok_save_gguf_kv(const yan_tokenizer *t, yan_gguf_writer *w) {
-    bool bpe = t->kind == YAN_TOK_BPE;
+    bool bpe = t->kind == YAN_TOK_BPE, wpm = t->kind == YAN_TOK_WPM;
     const char *pre = NULL;
     if (bpe) {
         pre = yan_tok_gguf_pre_name(t->pre);
@@ -163,7 +163,8 @@ yan_status yan_tok_save_gguf_kv(const yan_tokenizer *t, yan_gguf_writer *w) {
 #define CK(x) do { if ((st = (x)) != YAN_OK) goto done; } while (0)
 #define OOM() do { st = yan_fail(YAN_ERR_NOMEM, "out of memory writing the vocabulary"); goto done; } while (0)
     if (!types) OOM();
-    CK(yan_gguf_w_set_str(w, "tokenizer.ggml.model", bpe ? "gpt2" : "llama", bpe ? 4 : 5));
+    const char *model = bpe ? "gpt2" : wpm ? "bert" : "llama";
+    CK(yan_gguf_w_set_str(w, "tokenizer.ggml.model", model, strlen(model)));
     if (bpe) CK(yan_gguf_w_set_str(w, "tokenizer.ggml.pre", pre, strlen(pre)));
     for (int32_t id = 0; id < t->n_vocab; id++) {
         int ty = t->tok_type[id];
@@ -191,7 +192,10 @@ yan_status yan_tok_save_gguf_kv(const yan_tokenizer *t, yan_gguf_writer *w) {
     if (toks.blob.oom) OOM();
     CK(sl_write(&toks, w, "tokenizer.ggml.tokens"));
     CK(yan_gguf_w_set_arr(w, "tokenizer.ggml.token_type", YAN_GGUF_INT32, types, (size_t)t->n_vocab));
-    if (!bpe) {
+    if (wpm) {
+        CK(yan_gguf_w_set_bool(w, "tokenizer.ggml.normalizer.lowercase", t->wpm_lowercase));
+        CK(yan_gguf_w_set_bool(w, "tokenizer.ggml.normalizer.strip_accents", t->wpm_strip_accents));
+    } else if (!bpe) {
         float *sc = t->tok_score;
         float *zeros = NULL;
         if (!sc) {

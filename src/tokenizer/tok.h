@@ -23,7 +23,7 @@ enum {
     YAN_TT_BYTE = 6,         /* spm byte-fallback token <0xAB> */
 };
 
-enum { YAN_TOK_BPE = 0, YAN_TOK_SPM = 1 };
+enum { YAN_TOK_BPE = 0, YAN_TOK_SPM = 1, YAN_TOK_WPM = 2 /* WordPiece (wordpiece.h) */ };
 
 /* How BPE picks the next merge among adjacent parts:
  *  RANK:  the pair whose concatenated bytes is the token of lowest id (tiktoken);
@@ -59,6 +59,10 @@ struct yan_tokenizer {
     bool byte_fallback;     /* spm: unknown bytes -> <0xAB> tokens */
     bool nfc;               /* normalise input to NFC first (Qwen) */
     bool ignore_merges;     /* a piece that is itself a token encodes to it directly */
+    bool add_sep;           /* wpm: append SEP after the text (with YAN_TOKENIZE_ADD_BOS) */
+    bool wpm_lowercase;     /* wpm: lowercase the text (tokenizer.ggml.normalizer.lowercase) */
+    bool wpm_strip_accents; /* wpm: decompose and drop nonspacing marks */
+    uint32_t max_tok_len;   /* bytes of the longest token (set by yan_tok_finalize) */
 
     int n_threads;
     size_t heap_from;       /* pieces of at least this many parts use the heap merge; 0 = default (tests) */

@@ -19,8 +19,9 @@ const char *yan_tok_gguf_pre_name(int pre);
  * alphabet (CONTROL/USER_DEFINED tokens as plain text, holes as "[PAD<id>]"
  * UNUSED), token_type, merges "a b" (derived for RANK vocabularies, see
  * save_gguf.c). SPM: model "llama", tokens as text, scores, token_type,
- * add_space_prefix. Both: special ids, add_bos/add_eos and the yan-specific
- * yan.tokenizer.nfc / yan.tokenizer.ignore_merges flags.
+ * add_space_prefix. WPM: model "bert", tokens as text, token_type,
+ * normalizer.lowercase / strip_accents. All: special ids, add_bos/add_eos;
+ * BPE also the yan-specific yan.tokenizer.nfc / ignore_merges flags.
  * t should be finalized. Errors: NOMEM, UNSUPPORTED (no GGUF name for t->pre). */
 yan_status yan_tok_save_gguf_kv(const yan_tokenizer *t, yan_gguf_writer *w);
 

@@ -8,6 +8,8 @@
  * Short pieces use an O(n^2) scan over a small array (fast for words); long
  * pieces (CJK runs, whitespace runs, spm text) use a heap over a linked list.
  * Large inputs are cut at pre-tokenizer-safe points and encoded in parallel.
+ * WordPiece vocabularies (kind YAN_TOK_WPM, BERT) hand each stretch between
+ * special tokens to wordpiece.c instead, and get SEP appended (add_sep).
  *
  * What it does not do: read files (loaders), Unicode tables (unicode.c),
  * splitting rules (pretok.c).
@@ -17,6 +19,7 @@
 #include "tokenizer/tok.h"
 #include "tokenizer/pretok.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/wordpiece.h"
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -217,6 +220,11 @@ static yan_status build_vocab_index(const yan_tokenizer *t, yan_tok_tables *tb, 
             int32_t o = (int32_t)(uint32_t)v;
             if (t->tok_len[o] == n && memcmp(t->blob.data + t->tok_off[o], s, n) == 0) {
                 if (all_types) break; /* temporary index: first id wins */
+                if (t->kind == YAN_TOK_WPM) {
+                    /* converted BERT vocabularies may repeat a text: the last id wins, as in llama.cpp */
+                    tb->vocab_slot[i] = (h >> 32) << 32 | (uint32_t)id;
+                    break;
+                }
                 return yan_fail(YAN_ERR_FORMAT, "%s: tokens %d and %d have the same text", tname(t), o, id);
             }
             i = (i + 1) & tb->vocab_mask;
@@ -331,10 +339,15 @@ static int hexval(int c) {
 yan_status yan_tok_finalize(yan_tokenizer *t) {
     if (t->tables) { tables_free(t->tables); t->tables = NULL; }
     if (t->n_vocab <= 0) return yan_fail(YAN_ERR_FORMAT, "%s: the vocabulary is empty", tname(t));
-    for (int32_t id = 0; id < t->n_vocab; id++)
+    t->max_tok_len = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
         if (t->tok_type[id] == YAN_TT_UNDEFINED) t->tok_type[id] = YAN_TT_UNUSED;
+        if (t->tok_len[id] > t->max_tok_len) t->max_tok_len = t->tok_len[id];
+    }
     for (int i = 0; i < YAN_SPECIAL_COUNT; i++)
         if (t->special[i] >= t->n_vocab) t->special[i] = -1;
+    if (t->kind == YAN_TOK_WPM && t->special[YAN_SPECIAL_UNK] < 0)
+        return yan_fail(YAN_ERR_FORMAT, "%s: a WordPiece vocabulary needs an unknown token ([UNK])", tname(t));
     if (t->kind == YAN_TOK_BPE && t->pre < 0)
         return yan_fail(YAN_ERR_UNSUPPORTED, "%s: no pre-tokenizer chosen (known: %s)", tname(t), yan_pre_names());
 
@@ -381,7 +394,7 @@ yan_status yan_tok_finalize(yan_tokenizer *t) {
                 if (hi >= 0 && lo >= 0) tb->byte_tok[hi * 16 + lo] = id;
             }
         }
-    } else {
+    } else if (t->kind == YAN_TOK_BPE) {
         int missing = -1;
         for (int b = 0; b < 256; b++)
             if (tb->byte_tok[b] < 0) {
@@ -820,9 +833,12 @@ static bool encode_piece(enc_state *st, const uint8_t *s, size_t n, tokvec *out)
     return true;
 }
 
+static bool tv_push_cb(void *ud, yan_token id) { return tv_push(ud, id); }
+
 /* Encode one stretch of ordinary text (no special tokens inside). */
 static bool encode_text(enc_state *st, const uint8_t *s, size_t n, tokvec *out) {
     const yan_tokenizer *t = st->t;
+    if (t->kind == YAN_TOK_WPM) return yan_wpm_encode(t, s, n, tv_push_cb, out);
     if (t->kind == YAN_TOK_SPM) return n == 0 || bpe_piece(t, s, n, &st->ws, out, st->heap_from);
     size_t pos = 0;
     while (pos < n) {
@@ -1002,6 +1018,8 @@ static bool encode_all(const yan_tokenizer *t, const uint8_t *s, size_t n, uint3
     }
     if (ok && t->add_eos && (flags & YAN_TOKENIZE_ADD_BOS) && t->special[YAN_SPECIAL_EOS] >= 0)
         ok = tv_push(out, t->special[YAN_SPECIAL_EOS]);
+    if (ok && t->add_sep && (flags & YAN_TOKENIZE_ADD_BOS) && t->special[YAN_SPECIAL_SEP] >= 0)
+        ok = tv_push(out, t->special[YAN_SPECIAL_SEP]);
     yan_buf_free(&norm);
     enc_state_free(&st);
     return ok && !out->oom;
@@ -1092,8 +1110,10 @@ void yan_tokenizer_free(yan_tokenizer *t) {
 }
 
 int32_t yan_tokenizer_n_vocab(const yan_tokenizer *t) { return t->n_vocab; }
-const char *yan_tokenizer_kind(const yan_tokenizer *t) { return t->kind == YAN_TOK_SPM ? "spm" : "bpe"; }
-const char *yan_tokenizer_pre(const yan_tokenizer *t) { return t->kind == YAN_TOK_SPM ? "none" : yan_pre_name(t->pre); }
+const char *yan_tokenizer_kind(const yan_tokenizer *t) {
+    return t->kind == YAN_TOK_SPM ? "spm" : t->kind == YAN_TOK_WPM ? "wpm" : "bpe";
+}
+const char *yan_tokenizer_pre(const yan_tokenizer *t) { return t->kind != YAN_TOK_BPE ? "none" : yan_pre_name(t->pre); }
 
 yan_token yan_tokenizer_special(const yan_tokenizer *t, yan_special which) {
     if ((int)which < 0 || which >= YAN_SPECIAL_COUNT) return -1;
@@ -1135,14 +1155,15 @@ int64_t yan_tokenize(const yan_tokenizer *t, const char *text, size_t len, yan_t
 
 /* ===================================================================== decode */
 
-/* Append the bytes token id stands for. spm: "▁" -> ' ', <0xAB> -> byte. */
+/* Append the bytes token id stands for. spm: "▁" -> ' ', <0xAB> -> byte;
+ * wpm: "▁" -> ' ' (a word-initial piece). */
 static bool piece_bytes(const yan_tokenizer *t, yan_token id, yan_buf *b, bool skip_special) {
     size_t n;
     const uint8_t *p = yan_tok_bytes(t, id, &n);
     int ty = t->tok_type[id];
     if (skip_special && ty == YAN_TT_CONTROL) return true;
     if (ty == YAN_TT_UNUSED) return true;
-    if (t->kind == YAN_TOK_SPM) {
+    if (t->kind == YAN_TOK_SPM || t->kind == YAN_TOK_WPM) {
         if (ty == YAN_TT_BYTE && n == 6) {
             int hi = hexval(p[3]), lo = hexval(p[4]);
             if (hi >= 0 && lo >= 0) return yan_buf_putc(b, (char)(hi * 16 + lo));
@@ -1186,9 +1207,10 @@ int64_t yan_detokenize(const yan_tokenizer *t, const yan_token *ids, size_t n, c
         }
         size_t before = b.len;
         piece_bytes(t, ids[i], &b, skip_special);
-        /* spm: the space prefix added at encode time is not part of the text */
-        if (t->kind == YAN_TOK_SPM && t->add_space_prefix && before == 0 && b.len > 0 && b.data[0] == ' ' &&
-            t->tok_type[ids[i]] == YAN_TT_NORMAL) {
+        /* spm: the space prefix added at encode time is not part of the text
+         * (wpm: nor is the space of the first word-initial piece) */
+        if (((t->kind == YAN_TOK_SPM && t->add_space_prefix) || t->kind == YAN_TOK_WPM) && before == 0 && b.len > 0 &&
+            b.data[0] == ' ' && t->tok_type[ids[i]] == YAN_TT_NORMAL) {
             memmove(b.data, b.data + 1, b.len - 1);
             b.len--;
         }
@@ -1233,8 +1255,8 @@ int64_t yan_decoder_push(yan_decoder *d, yan_token id, char *buf, size_t cap) {
     yan_buf_append(&b, d->held.data, d->held.len);
     size_t before = b.len;
     piece_bytes(t, id, &b, false);
-    if (t->kind == YAN_TOK_SPM && t->add_space_prefix && !d->started && b.len > before && b.data[before] == ' ' &&
-        t->tok_type[id] == YAN_TT_NORMAL) {
+    if (((t->kind == YAN_TOK_SPM && t->add_space_prefix) || t->kind == YAN_TOK_WPM) && !d->started && b.len > before &&
+        b.data[before] == ' ' && t->tok_type[id] == YAN_TT_NORMAL) {
         memmove(b.data + before, b.data + before + 1, b.len - before - 1);
         b.len--;
     }

@@ -709,7 +709,7 @@ TEST(sched_batched_jobs_equal_each_alone) {
             rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
             prompts[k][t] = (yan_token)((rng >> 33) % 259);
         }
-        if (k == 3) memcpy(prompts[3], prompts[4], 20 * sizeof(yan_token)); /* a shared prefix */
+        if (k == 4) memcpy(prompts[4], prompts[3], 20 * sizeof(yan_token)); /* a shared prefix (prompts[3] is filled) */
         jobs[k] = gen_job(prompts[k], np[k], 1, k % 2 ? 0.0f : 0.9f, 100 + (uint64_t)k, 10 + 3 * k);
         CHECK(yan_sched_submit(s, jobs[k], &err) == YAN_OK);
     }

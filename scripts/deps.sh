@@ -3,7 +3,8 @@
 #   scripts/deps.sh build   compiler, build tools, libmicrohttpd, cJSON and libcurl (the server),
 #                           SQLite, poppler-glib and libxml2 (the knowledge base)
 #   scripts/deps.sh test    + what the tests and peers need (node, pcre2, corpora, clang fuzzing,
-#                           sentencepiece, PyTorch for the training check, OpenMPI, Chromium for the chat page)
+#                           sentencepiece, PyTorch for the training check, OpenMPI, Chromium for the chat page,
+#                           man-db and valgrind's manual for the retrieval evaluation)
 #   scripts/deps.sh bench   + benchmark peers (OpenBLAS for PyTorch, hnswlib, FAISS)
 set -euo pipefail
 group=${1:-build}
@@ -12,7 +13,8 @@ pkgs=(gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libcurl4-open
 if [ "$group" = test ] || [ "$group" = bench ]; then
   pkgs+=(libpcre2-dev clang libclang-rt-14-dev llvm bible-kjv fortunes-zh unicode-data
          nodejs sentencepiece python3 python3-sentencepiece valgrind bzip2
-         python3-torch python3-numpy openmpi-bin libopenmpi-dev chromium)
+         python3-torch python3-numpy openmpi-bin libopenmpi-dev chromium
+         man-db)  # man-db: tests/rag/make_corpus.sh renders manual pages (valgrind ships its HTML manual)
 fi
 if [ "$group" = bench ]; then
   pkgs+=(libopenblas0-openmp python3-hnswlib python3-faiss)

@@ -25,6 +25,7 @@ int yan_cmd_quantize(int argc, char **argv);
 int yan_cmd_bench(int argc, char **argv);
 int yan_cmd_lora(int argc, char **argv);
 int yan_cmd_moderate(int argc, char **argv);
+int yan_cmd_kb(int argc, char **argv);
 int yan_cmd_embed(int argc, char **argv);
 
 /* Print "yan: <what>: <status>: <detail>" to stderr; returns 1. */

@@ -63,6 +63,12 @@ static void usage(FILE *f) {
             "  --audit-log FILE       append one JSON line per API request (time, request id,\n"
             "                         key id, model, endpoint, tokens, moderation, status)\n"
             "  --audit-log-text       also write the request body to the audit log\n"
+            "knowledge base (docs/RAG.md):\n"
+            "  --kb FILE              serve a knowledge base (made by yan kb add):\n"
+            "                         POST /v1/kb/search, POST /v1/kb/documents (uploads go to\n"
+            "                         uploads-FILE/ beside it), and chat requests with\n"
+            "                         \"kb\": true answered from it with citations\n"
+            "  --kb-embed-model FILE  the knowledge base's embedding model, when it must be named\n"
             "upstream proxy:\n"
             "  --upstream URL         forward requests for other models to this\n"
             "                         OpenAI-compatible base URL (e.g. http://host:8081/v1)\n"
@@ -126,6 +132,8 @@ int yan_cmd_serve(int argc, char **argv) {
         }
         else if (!strcmp(a, "--moderation-rules") && v) { p.rules = v; i++; }
         else if (!strcmp(a, "--reject-injection")) p.reject_injection = true;
+        else if (!strcmp(a, "--kb") && v) { p.kb_path = v; i++; }
+        else if (!strcmp(a, "--kb-embed-model") && v) { p.kb_embed_model = v; i++; }
         else if (!strcmp(a, "--upstream") && v) { p.upstream = v; i++; }
         else if (!strcmp(a, "--upstream-key-file") && v) { p.upstream_key_file = v; i++; }
         else if (!strcmp(a, "--no-web")) p.web = false;

@@ -25,6 +25,7 @@ static const subcommand CMDS[] = {
     {"quantize", yan_cmd_quantize, "convert a GGUF model's weights to q8_0, q4_0, q4_K_M, ..."},
     {"lora", yan_cmd_lora, "LoRA adapters: merge one into a model"},
     {"moderate", yan_cmd_moderate, "content moderation (OpenAI categories) and prompt-injection screen"},
+    {"kb", yan_cmd_kb, "knowledge base: add documents (text, Markdown, HTML, PDF), list, remove, search"},
     {"embed", yan_cmd_embed, "embeddings of texts (bert/bge/MiniLM/gte and decoder models), as /v1/embeddings"},
     {"version", yan_cmd_version, "print the version and CPU features"},
 };

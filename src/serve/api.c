@@ -409,6 +409,7 @@ static enum MHD_Result respond_generation(conn *k) {
         cJSON_AddItemToArray(choices, ch);
     }
     cJSON_AddItemToObject(o, "usage", usage_obj(k));
+    if (k->chat) hs_kb_response(k, o);
     return hs_respond_json(k, 200, o);
 }
 
@@ -564,6 +565,12 @@ static bool stream_collect(conn *k, bool *any) {
         *any = true;
         return true;
     }
+    if (k->kbq) { /* the citations of a knowledge-base answer */
+        cJSON *o = chunk_head(k);
+        cJSON_AddArrayToObject(o, "choices");
+        hs_kb_stream_end(k, o);
+        sse_json(k, o);
+    }
     if (k->req.include_usage) {
         cJSON *o = chunk_head(k);
         cJSON_AddArrayToObject(o, "choices");
@@ -674,6 +681,8 @@ enum MHD_Result hs_generate(conn *k) {
         if (!texts || !lens) return hs_fail(k, 500, "server_error", NULL, NULL, "out of memory");
         for (size_t i = 0; i < r->n_msgs; i++) texts[i] = r->msgs[i].content, lens[i] = strlen(texts[i]);
         if (moderate_input(k, texts, lens, r->n_msgs, &err)) return hs_respond_error(k, &err);
+        enum MHD_Result kb_ret;
+        if (hs_kb_chat(k, &kb_ret)) return kb_ret; /* a knowledge-base request answered at once */
         int64_t need = yan_chat_format(s->model, s->p.chat_template, r->msgs, r->n_msgs, true, NULL, 0);
         if (need == INT64_MIN) return hs_fail(k, 500, "server_error", NULL, NULL, yan_last_error());
         size_t cap = need < 0 ? (size_t)-need : (size_t)need + 1;

@@ -22,8 +22,11 @@
 
 enum {
     R_NONE, R_WEB, R_HEALTH, R_MODELS, R_MODEL_ONE, R_METRICS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
-    R_MODERATIONS, R_TOKENIZE, R_DETOKENIZE
+    R_MODERATIONS, R_TOKENIZE, R_DETOKENIZE, R_KB_SEARCH, R_KB_DOCUMENTS
 };
+
+typedef struct hs_kb hs_kb;         /* kbapi.c: the server's knowledge base */
+typedef struct hs_kb_req hs_kb_req; /* kbapi.c: a chat request's retrieval */
 
 typedef struct {
     const char *path;
@@ -49,6 +52,7 @@ struct yan_server {
     yan_moderator *mod;
     int mod_mode;               /* 0 off, 1 flag, 2 block */
     yan_output_filter filter;
+    hs_kb *kb;                  /* --kb, or NULL */
     struct MHD_Daemon *d;
     int port;
     long created;
@@ -104,6 +108,8 @@ typedef struct {
     const char *cancel_reason;
     /* proxy */
     yan_upstream_call *up;
+    /* knowledge base (chat with "kb") */
+    hs_kb_req *kbq;
 } conn;
 
 
@@ -140,5 +146,23 @@ void hs_account(conn *k);
 void *hs_filter_open(void *ud);
 bool hs_filter_feed(void *ud, void *state, const char *p, size_t n, bool final, uint64_t *cut);
 void hs_filter_close(void *ud, void *state);
+
+/* ------------------------------------------- kbapi.c: the knowledge base */
+
+/* Open s->p.kb_path into s->kb (errors name the file). */
+yan_status hs_kb_open(yan_server *s);
+void hs_kb_close(hs_kb *kb);
+enum MHD_Result hs_kb_search(conn *k);    /* POST /v1/kb/search */
+enum MHD_Result hs_kb_documents(conn *k); /* POST /v1/kb/documents */
+/* A chat request that names the knowledge base: retrieve and put the
+ * sources into k->req.msgs (returns false: generate as usual), or answer
+ * at once (returns true with *ret: an error, or the not-found answer). */
+bool hs_kb_chat(conn *k, enum MHD_Result *ret);
+/* Add "citations" and "kb" to a chat.completion (o) of such a request, and
+ * drop citations of unknown sources from its messages. */
+void hs_kb_response(conn *k, cJSON *o);
+/* The same for the last chunk of its stream. */
+void hs_kb_stream_end(conn *k, cJSON *o);
+void hs_kb_req_free(conn *k);
 
 #endif /* YAN_SERVE_HTTP_H */

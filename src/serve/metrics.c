@@ -7,7 +7,7 @@
 
 static const char *const EP_NAMES[YAN_EP_COUNT] = {
     "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/moderations",
-    "/tokenize", "/detokenize", "/health", "/metrics", "/", "other",
+    "/tokenize", "/detokenize", "/health", "/metrics", "/", "other", "/v1/kb/search", "/v1/kb/documents",
 };
 
 const char *yan_endpoint_name(yan_endpoint ep) { return (unsigned)ep < YAN_EP_COUNT ? EP_NAMES[ep] : "other"; }

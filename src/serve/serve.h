@@ -46,6 +46,8 @@ typedef struct {
     const char *upstream, *upstream_key_file;
     bool web;                   /* serve the chat page at / (default true) */
     yan_log_level log_level;
+    const char *kb_path;        /* knowledge base (src/rag/kb.h): /v1/kb/... and chat with "kb"; NULL = none */
+    const char *kb_embed_model; /* its embedding model, when it must be named */
 } yan_serve_params;
 
 yan_serve_params yan_serve_params_default(void);

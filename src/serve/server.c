@@ -60,6 +60,8 @@ static const route_def ROUTES[] = {
     {"/v1/moderations", R_MODERATIONS, true, false, false, YAN_EP_MODERATIONS},
     {"/tokenize", R_TOKENIZE, true, false, false, YAN_EP_TOKENIZE},
     {"/detokenize", R_DETOKENIZE, true, false, false, YAN_EP_DETOKENIZE},
+    {"/v1/kb/search", R_KB_SEARCH, true, false, false, YAN_EP_KB_SEARCH},
+    {"/v1/kb/documents", R_KB_DOCUMENTS, true, false, false, YAN_EP_KB_DOCUMENTS},
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -300,6 +302,8 @@ static enum MHD_Result do_post(conn *k) {
                                &(yan_api_error){503, "server_error", "server_shutting_down", "",
                                                 "the server is shutting down"},
                                "Connection", "close");
+    if (k->rt->route == R_KB_SEARCH) return hs_kb_search(k);
+    if (k->rt->route == R_KB_DOCUMENTS) return hs_kb_documents(k);
     static const yan_rq_kind KIND[] = {
         [R_CHAT] = YAN_RQ_CHAT, [R_COMPLETIONS] = YAN_RQ_COMPLETION, [R_EMBEDDINGS] = YAN_RQ_EMBED,
         [R_MODERATIONS] = YAN_RQ_MODERATION, [R_TOKENIZE] = YAN_RQ_TOKENIZE, [R_DETOKENIZE] = YAN_RQ_DETOKENIZE,
@@ -518,6 +522,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
         yan_slog_audit(&s->log, a);
     }
     yan_upstream_free(k->up);
+    hs_kb_req_free(k);
     yan_buf_free(&k->body);
     yan_buf_free(&k->out);
     yan_arena_free(&k->arena);
@@ -618,6 +623,7 @@ yan_status yan_server_start(yan_serve_params *pp, yan_server **out) {
     }
     yan_sched_params sp = {.queue_max = s->p.queue_max, .metrics = &s->mx};
     if ((st = yan_sched_new(s->engine, &sp, &s->sched))) goto fail;
+    if (s->p.kb_path && (st = hs_kb_open(s))) goto fail;
 
     /* listen */
     struct addrinfo hints = {0}, *ai = NULL;
@@ -717,6 +723,7 @@ void yan_server_free(yan_server *s) {
     if (!s) return;
     if (s->d) yan_server_shutdown(s); /* (a failed start has nothing to drain) */
     yan_sched_free(s->sched);
+    hs_kb_close(s->kb);
     yan_engine_free(s->engine);
     yan_model_free(s->model);
     yan_proxy_free(s->proxy);

@@ -282,7 +282,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1], *set = "easy", *out = NULL, *data = NULL, *ef = "10,12,14,16,20,24,32,48,64,96,128";
     const char *kernel = "auto", *save = NULL, *load = NULL;
     int n = 100000, nq = 1000, dim = 384, M = 16, efc = 200, reps = 3, threads = 1, sq8 = 0;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) die("option without a value");
         if (!strcmp(a, "--set")) set = v;
@@ -301,7 +301,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--load")) load = v;
         else if (!strcmp(a, "--sq8")) sq8 = atoi(v);
         else die("unknown option");
-        i++;
     }
     if (n < GT_K || nq < 1 || dim < 1 || reps < 1) die("bad sizes");
     if (!strcmp(cmd, "gen")) return cmd_gen(set, n, nq, dim, out);

@@ -1770,6 +1770,7 @@ yan_status yan_hnsw_load(const char *path, yan_hnsw_kernel kernel, yan_hnsw **ou
         goto done;
     }
     if ((s = yan_hnsw_create(&p, &h))) {
+        if (s == YAN_ERR_INVALID_ARG) s = YAN_ERR_FORMAT; /* a parameter out of range came from the file */
         yan_error_prefix(path);
         goto done;
     }

@@ -290,8 +290,8 @@ static yan_status parse_file(yan_gguf *g) {
         if (g->kvs[ai].type != YAN_GGUF_UINT32)
             return yan_fail(YAN_ERR_FORMAT, "%s: general.alignment must be uint32, not %s", g->path, yan_gguf_type_name(g->kvs[ai].type));
         memcpy(&a, g->kvs[ai].val, 4);
-        if (a == 0 || (a & (a - 1)) != 0)
-            return yan_fail(YAN_ERR_FORMAT, "%s: general.alignment %u is not a power of two", g->path, a);
+        if (a == 0 || (a & (a - 1)) != 0 || a > YAN_GGUF_MAX_ALIGNMENT)
+            return yan_fail(YAN_ERR_FORMAT, "%s: general.alignment %u is not a power of two up to %u", g->path, a, YAN_GGUF_MAX_ALIGNMENT);
         g->alignment = a;
     }
 
@@ -770,13 +770,15 @@ yan_status yan_gguf_w_add_tensor(yan_gguf_writer *w, const char *name, uint32_t 
 
 typedef yan_status (*sink_fn)(void *ud, const void *p, size_t n);
 
+/* The data alignment the writer pads to: general.alignment when set, which
+ * must then be what the reader accepts (a uint32 power of two up to
+ * YAN_GGUF_MAX_ALIGNMENT); 0 when it is not. */
 static size_t w_alignment(const yan_gguf_writer *w) {
     for (size_t i = 0; i < w->n_kv; i++) {
-        if (strcmp(w->kvs[i].key, "general.alignment") == 0 && w->kvs[i].type == YAN_GGUF_UINT32) {
-            uint32_t a;
-            memcpy(&a, w->kvs[i].val.data, 4);
-            if (a && (a & (a - 1)) == 0) return a;
-        }
+        if (strcmp(w->kvs[i].key, "general.alignment") != 0) continue;
+        uint32_t a = 0;
+        if (w->kvs[i].type == YAN_GGUF_UINT32) memcpy(&a, w->kvs[i].val.data, 4);
+        return a && (a & (a - 1)) == 0 && a <= YAN_GGUF_MAX_ALIGNMENT ? a : 0;
     }
     return YAN_GGUF_DEFAULT_ALIGNMENT;
 }
@@ -785,6 +787,8 @@ static yan_status emit(const yan_gguf_writer *w, sink_fn sink, void *ud) {
     static const uint8_t zeros[64] = {0};
     size_t align = w_alignment(w), pos = 0;
     yan_status st;
+    if (!align)
+        return yan_fail(YAN_ERR_INVALID_ARG, "gguf writer: general.alignment must be a uint32 power of two up to %u", YAN_GGUF_MAX_ALIGNMENT);
 #define PUT(p, n) do { if ((st = sink(ud, (p), (n))) != YAN_OK) return st; pos += (n); } while (0)
 #define PAD() do { size_t pad_ = (align - pos % align) % align; \
                    while (pad_) { size_t k_ = pad_ < sizeof zeros ? pad_ : sizeof zeros; PUT(zeros, k_); pad_ -= k_; } } while (0)

@@ -32,6 +32,7 @@
 #define YAN_GGUF_MAGIC 0x46554747u /* "GGUF" read as a little-endian u32 */
 #define YAN_GGUF_VERSION 3
 #define YAN_GGUF_DEFAULT_ALIGNMENT 32
+#define YAN_GGUF_MAX_ALIGNMENT (1u << 20) /* general.alignment: a power of two up to 1 MiB */
 #define YAN_GGUF_MAX_DIMS 4
 #define YAN_GGUF_MAX_NAME 64  /* tensor name bytes */
 #define YAN_GGUF_MAX_NEST 8   /* array-of-array levels */

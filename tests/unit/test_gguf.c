@@ -234,16 +234,30 @@ TEST(gguf_corruption) {
         out.data[24 + 8 + 2 + 4 + 4 + 8 + 1] = 'b';
         CHECK(open_bytes((const uint8_t *)out.data, out.len) == YAN_ERR_FORMAT);
         CHECK(strstr(yan_last_error(), "duplicate key") != NULL);
-        /* alignment key of the wrong type / not a power of two */
+        /* alignment key of the wrong type / not a power of two / too large:
+         * the writer refuses to write it, the reader refuses to read it */
         yan_gguf_w_set_u16(w, "general.alignment", 64);
         out.len = 0;
-        yan_gguf_w_to_buf(w, &out);
-        CHECK(open_bytes((const uint8_t *)out.data, out.len) == YAN_ERR_FORMAT);
+        CHECK(yan_gguf_w_to_buf(w, &out) == YAN_ERR_INVALID_ARG);
         yan_gguf_w_set_u32(w, "general.alignment", 48);
+        CHECK(yan_gguf_w_to_buf(w, &out) == YAN_ERR_INVALID_ARG);
+        yan_gguf_w_set_u32(w, "general.alignment", 1u << 21);
+        CHECK(yan_gguf_w_to_buf(w, &out) == YAN_ERR_INVALID_ARG);
+        yan_gguf_w_set_u32(w, "general.alignment", 64);
         out.len = 0;
-        yan_gguf_w_to_buf(w, &out);
+        CHECK(yan_gguf_w_to_buf(w, &out) == YAN_OK && out.len % 64 == 0);
+        uint8_t *val = (uint8_t *)memmem(out.data, out.len, "general.alignment", 17) + 17 + 4;
+        static const uint32_t bad[] = {48, 0, 1u << 21, 1u << 31};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            memcpy(val, &bad[i], 4);
+            CHECK(open_bytes((const uint8_t *)out.data, out.len) == YAN_ERR_FORMAT);
+            CHECK(strstr(yan_last_error(), "power of two") != NULL);
+        }
+        memcpy(val, &(uint32_t){64}, 4);
+        CHECK(open_bytes((const uint8_t *)out.data, out.len) == YAN_OK);
+        val[-4] = YAN_GGUF_INT32;
         CHECK(open_bytes((const uint8_t *)out.data, out.len) == YAN_ERR_FORMAT);
-        CHECK(strstr(yan_last_error(), "power of two") != NULL);
+        CHECK(strstr(yan_last_error(), "must be uint32") != NULL);
         yan_buf_free(&out);
         yan_gguf_writer_free(w);
     }

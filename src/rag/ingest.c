@@ -387,6 +387,31 @@ static void html_text(html_walk *w, const char *s) {
     }
 }
 
+/* A heading or title as one line: cleaned like text (valid UTF-8, control
+ * characters gone), whitespace runs collapsed to one space, trimmed, and cut
+ * to at most max bytes (0: no limit) at a character boundary. */
+static bool clean_heading(const char *s, size_t max, yan_buf *out) {
+    yan_buf raw = {0};
+    bool ok = append_clean(&raw, (const uint8_t *)s, strlen(s), false);
+    bool sp = false;
+    for (size_t i = 0; ok && i < raw.len; i++) {
+        char ch = raw.data[i];
+        if (isspace((unsigned char)ch)) {
+            sp = out->len > 0;
+            continue;
+        }
+        if (sp) ok = yan_buf_putc(out, ' ');
+        sp = false;
+        ok = ok && yan_buf_putc(out, ch);
+    }
+    yan_buf_free(&raw);
+    if (ok && max && out->len > max) {
+        out->len = yan_utf8_complete_prefix((const uint8_t *)out->data, max);
+        out->data[out->len] = 0;
+    }
+    return ok && !out->oom;
+}
+
 static void html_node(html_walk *w, xmlNode *n);
 
 static void html_children(html_walk *w, xmlNode *n) {
@@ -403,22 +428,19 @@ static void html_node(html_walk *w, xmlNode *n) {
     if (!strcasecmp(name, "title") && !w->title) {
         xmlChar *c = xmlNodeGetContent(n);
         if (c) {
-            size_t l = strlen((const char *)c);
-            const char *s = (const char *)c;
-            while (l && isspace((unsigned char)*s)) s++, l--;
-            while (l && isspace((unsigned char)s[l - 1])) l--;
-            if (l) {
-                w->title = yan_strndup(s, l > 200 ? yan_utf8_complete_prefix((const uint8_t *)s, 200) : l);
-                if (!w->title) w->ok = false;
-            }
+            yan_buf t = {0};
+            w->ok = clean_heading((const char *)c, 200, &t);
+            if (w->ok && t.len && !(w->title = yan_strndup(t.data, t.len))) w->ok = false;
+            yan_buf_free(&t);
             xmlFree(c);
         }
         return;
     }
     if (tag_in(name, HTML_SKIP)) {
-        /* <head> is skipped as text but its <title> is wanted */
+        /* <head> is skipped as text but its first <title> is wanted (a
+         * second one must not add text: this runs before section 0) */
         if (!strcasecmp(name, "head"))
-            for (xmlNode *c = n->children; c && w->ok; c = c->next)
+            for (xmlNode *c = n->children; c && w->ok && !w->title; c = c->next)
                 if (c->type == XML_ELEMENT_NODE && c->name && !strcasecmp((const char *)c->name, "title"))
                     html_node(w, c);
         return;
@@ -428,19 +450,10 @@ static void html_node(html_walk *w, xmlNode *n) {
         html_break(w, 2);
         xmlChar *c = xmlNodeGetContent(n);
         if (c) {
-            /* collapse the heading's whitespace for the path */
             yan_buf t = {0};
-            bool sp = false;
-            for (const char *p = (const char *)c; *p; p++) {
-                if (isspace((unsigned char)*p)) sp = t.len > 0;
-                else {
-                    if (sp) yan_buf_putc(&t, ' ');
-                    sp = false;
-                    yan_buf_putc(&t, *p);
-                }
-            }
+            w->ok = w->ok && clean_heading((const char *)c, 0, &t);
             xmlFree(c);
-            w->ok = w->ok && !t.oom && hs_set(&w->hs, level, t.data ? t.data : "", t.len) && hs_path(&w->hs, &w->path);
+            w->ok = w->ok && hs_set(&w->hs, level, t.data ? t.data : "", t.len) && hs_path(&w->hs, &w->path);
             yan_buf_free(&t);
             if (w->ok) w->ok = add_section(w->d, 0, w->path.len ? w->path.data : NULL);
         }

@@ -314,6 +314,14 @@ TEST(kb_extract_html) {
         CHECK(!memcmp(t + d.sec[1].start, "Chapter One", 11));
     }
     yan_doc_free(&d);
+    /* a title over several lines becomes one line; a second <head> or
+     * <title> adds no text before section 0 (found by fuzz_extract) */
+    const char *two = "<html><head><title>\n  Two\r\n\tLines </title></head><head><title>Again</title>"
+                      "</head><body><p>Body text.</p></body></html>";
+    CHECK(yan_doc_extract(YAN_DOC_HTML, (const uint8_t *)two, strlen(two), &d) == YAN_OK);
+    CHECK(d.n_sec == 1 && d.sec[0].start == 0 && !strcmp(d.sec[0].heading, "Two Lines"));
+    CHECK(!strcmp(d.text.data, "Body text.\n\n") || !strcmp(d.text.data, "Body text."));
+    yan_doc_free(&d);
     /* no markup at all, and bytes that are not HTML */
     CHECK(yan_doc_extract(YAN_DOC_HTML, (const uint8_t *)"just text", 9, &d) == YAN_OK);
     CHECK(!strncmp(d.text.data, "just text", 9));

@@ -20,6 +20,7 @@
 
 #include "rag/answer.h"
 #include "serve/sse.h"
+#include "serve/upload.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,7 +32,6 @@
 
 #define KB_MAX_QUERY 4096  /* bytes of a search query */
 #define KB_MAX_K 100
-#define KB_MAX_NAME 128    /* bytes of an uploaded file's name */
 #define KB_WAIT_MS 50
 
 struct hs_kb {
@@ -373,112 +373,6 @@ enum MHD_Result hs_kb_search(conn *k) {
 
 /* ------------------------------------------------------------- upload */
 
-static const char *const KB_EXT[] = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf"};
-
-/* A safe file name from a client's: its last path component, characters
- * outside [A-Za-z0-9._+-] as '_', no leading dot, a known extension.
- * Returns false with why set. */
-static bool safe_name(const char *in, size_t n, char *out, size_t cap, const char **why) {
-    size_t b = n;
-    while (b > 0 && in[b - 1] != '/' && in[b - 1] != '\\') b--;
-    in += b, n -= b;
-    if (n == 0 || n > KB_MAX_NAME || n + 1 > cap) {
-        *why = "'name' must be a file name of 1 to 128 bytes";
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        out[i] = (char)(isalnum(c) || c == '.' || c == '_' || c == '-' || c == '+' ? c : '_');
-    }
-    out[n] = 0;
-    if (out[0] == '.') out[0] = '_';
-    const char *dot = strrchr(out, '.');
-    for (size_t i = 0; dot && i < sizeof KB_EXT / sizeof KB_EXT[0]; i++)
-        if (!strcasecmp(dot, KB_EXT[i])) return true;
-    *why = "the file name must end in .txt, .md, .markdown, .html, .htm or .pdf";
-    return false;
-}
-
-static int b64v(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Standard or URL-safe base64, whitespace ignored, padding optional. */
-static bool b64_decode(const char *s, yan_buf *out) {
-    uint32_t acc = 0;
-    int bits = 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '=' || isspace(c)) continue;
-        int v = b64v(c);
-        if (v < 0) return false;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            yan_buf_putc(out, (char)(acc >> bits & 0xFF));
-        }
-    }
-    return !out->oom;
-}
-
-static const char *find_mem(const char *h, size_t hn, const char *needle, size_t nn) {
-    if (nn == 0 || hn < nn) return NULL;
-    return memmem(h, hn, needle, nn);
-}
-
-/* The first part of a multipart/form-data body that has a filename:
- * its name and bytes (pointing into the body). */
-static bool multipart_file(const char *ctype, const char *body, size_t len, const char **name, size_t *name_len,
-                           const char **data, size_t *data_len) {
-    const char *bp = strcasestr(ctype, "boundary=");
-    if (!bp) return false;
-    bp += 9;
-    char boundary[256];
-    size_t bl = 0;
-    bool quoted = *bp == '"';
-    if (quoted) bp++;
-    boundary[bl++] = '-', boundary[bl++] = '-';
-    while (*bp && bl < sizeof boundary - 1 && (quoted ? *bp != '"' : (*bp != ';' && !isspace((unsigned char)*bp))))
-        boundary[bl++] = *bp++;
-    boundary[bl] = 0;
-    if (bl <= 2) return false;
-    const char *p = find_mem(body, len, boundary, bl), *end = body + len;
-    while (p) {
-        p += bl;
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-') return false; /* the closing boundary */
-        const char *hdr_end = find_mem(p, (size_t)(end - p), "\r\n\r\n", 4);
-        if (!hdr_end) return false;
-        const char *content = hdr_end + 4;
-        const char *next = find_mem(content, (size_t)(end - content), boundary, bl);
-        if (!next) return false;
-        const char *cend = next;
-        if (cend - content >= 2 && cend[-2] == '\r' && cend[-1] == '\n') cend -= 2;
-        /* filename="..." in this part's headers */
-        const char *fn = NULL;
-        for (const char *h = p; h + 10 < hdr_end; h++)
-            if (!strncasecmp(h, "filename=\"", 10)) {
-                fn = h + 10;
-                break;
-            }
-        if (fn) {
-            const char *fe = memchr(fn, '"', (size_t)(hdr_end - fn));
-            if (fe) {
-                *name = fn, *name_len = (size_t)(fe - fn);
-                *data = content, *data_len = (size_t)(cend - content);
-                return true;
-            }
-        }
-        p = next;
-    }
-    return false;
-}
-
 enum MHD_Result hs_kb_documents(conn *k) {
     yan_server *s = k->srv;
     if (!s->kb) return no_kb(k);
@@ -488,7 +382,7 @@ enum MHD_Result hs_kb_documents(conn *k) {
     yan_buf dec = {0};
     cJSON *root = NULL;
     if (ctype && !strncasecmp(ctype, "multipart/form-data", 19)) {
-        if (!multipart_file(ctype, k->body.data ? k->body.data : "", k->body.len, &name, &name_len, &data, &data_len))
+        if (!yan_upload_multipart_file(ctype, k->body.data ? k->body.data : "", k->body.len, &name, &name_len, &data, &data_len))
             return hs_fail(k, 400, "invalid_request_error", NULL, "file",
                            "the multipart body has no file part (a part with a filename)");
     } else {
@@ -501,7 +395,7 @@ enum MHD_Result hs_kb_documents(conn *k) {
         else if (!cJSON_IsString(nm)) why = "'name' must be a string", param = "name";
         else if (cJSON_IsString(ct)) data = ct->valuestring, data_len = strlen(ct->valuestring);
         else if (cJSON_IsString(cb)) {
-            if (!b64_decode(cb->valuestring, &dec)) why = "'content_base64' is not base64", param = "content_base64";
+            if (!yan_upload_b64_decode(cb->valuestring, &dec)) why = "'content_base64' is not base64", param = "content_base64";
             data = dec.data ? dec.data : "", data_len = dec.len;
         } else why = "give the document as 'content' (text) or 'content_base64'", param = "content";
         if (why) {
@@ -511,9 +405,9 @@ enum MHD_Result hs_kb_documents(conn *k) {
         }
         name = nm->valuestring, name_len = strlen(nm->valuestring);
     }
-    char fname[KB_MAX_NAME + 1];
+    char fname[YAN_UPLOAD_MAX_NAME + 1];
     enum MHD_Result ret;
-    if (!safe_name(name, name_len, fname, sizeof fname, &why)) {
+    if (!yan_upload_safe_name(name, name_len, fname, sizeof fname, &why)) {
         ret = hs_fail(k, 400, "invalid_request_error", "unsupported_file", "name", why);
         goto out;
     }

@@ -2,13 +2,15 @@
  * document it lets through parses, every budget is met), the SSE encoder,
  * the stop-string filter, UTF-8 sanitising, token buckets and the rate
  * limiter, constant-time key comparison and the keyring, request parsing and
- * validation (fields named in errors), the error JSON and the metrics text. */
+ * validation (fields named in errors), the error JSON, the metrics text and
+ * the upload parsers (multipart file part, base64, safe file names). */
 #include "base/json.h"
 #include "serve/auth.h"
 #include "serve/jsongram.h"
 #include "serve/metrics.h"
 #include "serve/request.h"
 #include "serve/sse.h"
+#include "serve/upload.h"
 #include "test.h"
 
 #include <math.h>
@@ -564,6 +566,55 @@ TEST(error_json_shape) {
 }
 
 /* ---------------------------------------------------------------- metrics */
+
+/* ------------------------------------------------------------- uploads */
+
+TEST(upload_multipart_file_part) {
+    static const char body[] =
+        "preamble\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nkb\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dir/notes.md\"\r\n"
+        "Content-Type: text/markdown\r\n\r\n# Notes\r\n\r\nsee --XyZ mid-line\r\n--XyZ-not-a-delimiter\r\n"
+        "--XyZ--\r\n";
+    const char *name, *data;
+    size_t nl, dl;
+    CHECK(yan_upload_multipart_file("multipart/form-data; boundary=XyZ", body, sizeof body - 1, &name, &nl, &data, &dl));
+    CHECK(nl == 12 && !memcmp(name, "dir/notes.md", 12));
+    static const char want[] = "# Notes\r\n\r\nsee --XyZ mid-line";
+    CHECK(dl == sizeof want - 1 && !memcmp(data, want, dl));
+    /* a quoted boundary, LF line ends, an empty file */
+    static const char lf[] = "--a b\nContent-Disposition: form-data; name=\"f\"; filename=\"e.txt\"\n\n\n--a b--\n";
+    CHECK(yan_upload_multipart_file("multipart/form-data; boundary=\"a b\"; charset=x", lf, sizeof lf - 1, &name, &nl, &data, &dl));
+    CHECK(nl == 5 && dl == 0);
+    /* no file part, no closing delimiter, no boundary, a boundary too long */
+    static const char nofile[] = "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--XyZ--\r\n";
+    CHECK(!yan_upload_multipart_file("multipart/form-data; boundary=XyZ", nofile, sizeof nofile - 1, &name, &nl, &data, &dl));
+    static const char open[] = "--XyZ\r\nContent-Disposition: form-data; filename=\"a.txt\"\r\n\r\nunterminated";
+    CHECK(!yan_upload_multipart_file("multipart/form-data; boundary=XyZ", open, sizeof open - 1, &name, &nl, &data, &dl));
+    CHECK(!yan_upload_multipart_file("multipart/form-data", body, sizeof body - 1, &name, &nl, &data, &dl));
+    char longb[200] = "multipart/form-data; boundary=";
+    memset(longb + strlen(longb), 'b', 100);
+    CHECK(!yan_upload_multipart_file(longb, body, sizeof body - 1, &name, &nl, &data, &dl));
+}
+
+TEST(upload_base64_and_names) {
+    yan_buf b = {0};
+    CHECK(yan_upload_b64_decode("SGVs bG8s\nIHdv cmxkIQ==", &b) && b.len == 13 && !memcmp(b.data, "Hello, world!", 13));
+    b.len = 0;
+    CHECK(yan_upload_b64_decode("-_8", &b) && b.len == 2 && (uint8_t)b.data[0] == 0xFB && (uint8_t)b.data[1] == 0xFF);
+    CHECK(!yan_upload_b64_decode("abc*", &b));
+    yan_buf_free(&b);
+    char out[YAN_UPLOAD_MAX_NAME + 1];
+    const char *why = NULL;
+    CHECK(yan_upload_safe_name("../../etc/pass wd.TXT", 21, out, sizeof out, &why) && !strcmp(out, "pass_wd.TXT"));
+    CHECK(yan_upload_safe_name("C:\\docs\\.hidden.md", 18, out, sizeof out, &why) && !strcmp(out, "_hidden.md"));
+    CHECK(!yan_upload_safe_name("a.exe", 5, out, sizeof out, &why) && strstr(why, ".txt"));
+    CHECK(!yan_upload_safe_name("dir/", 4, out, sizeof out, &why) && strstr(why, "1 to 128"));
+    char big[200];
+    memset(big, 'a', sizeof big);
+    memcpy(big + sizeof big - 4, ".txt", 4);
+    CHECK(!yan_upload_safe_name(big, sizeof big, out, sizeof out, &why));
+}
 
 TEST(metrics_text) {
     yan_metrics m;

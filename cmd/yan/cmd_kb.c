@@ -158,7 +158,7 @@ typedef struct {
     yan_buf failures; /* JSON array members */
 } add_ud;
 
-static const char *const RESULT_NAME[] = {"added", "updated", "unchanged", "failed", "skipped"};
+static const char *const RESULT_NAME[] = {"added", "updated", "unchanged", "failed", "skipped", "removed"};
 
 static void on_file(const char *path, yan_kb_file_result r, yan_status st, const char *detail, void *ud) {
     add_ud *a = ud;
@@ -203,9 +203,9 @@ static int cmd_add(const kb_opts *o) {
     else if (s.failed) rc = 1;
     if (o->json) {
         printf("{\"added\":%lld,\"updated\":%lld,\"unchanged\":%lld,\"failed\":%lld,\"skipped\":%lld,"
-               "\"chunks\":%lld,\"embedded\":%lld,\"seconds\":%.3f,\"embed_model\":",
+               "\"removed\":%lld,\"chunks\":%lld,\"embedded\":%lld,\"seconds\":%.3f,\"embed_model\":",
                (long long)s.added, (long long)s.updated, (long long)s.unchanged, (long long)s.failed,
-               (long long)s.skipped, (long long)s.chunks, (long long)s.embedded, secs);
+               (long long)s.skipped, (long long)s.removed, (long long)s.chunks, (long long)s.embedded, secs);
         yan_buf b = {0};
         if (model) yan_json_write_string(&b, model, strlen(model));
         printf("%s,\"failures\":[%s]}\n", model ? b.data : "null", ud.failures.data ? ud.failures.data : "");
@@ -214,6 +214,7 @@ static int cmd_add(const kb_opts *o) {
         printf("added %lld, updated %lld, unchanged %lld, failed %lld", (long long)s.added, (long long)s.updated,
                (long long)s.unchanged, (long long)s.failed);
         if (s.skipped) printf(", skipped %lld", (long long)s.skipped);
+        if (s.removed) printf(", removed %lld (files gone)", (long long)s.removed);
         printf(" (%lld chunks", (long long)s.chunks);
         if (s.embedded) printf(", %lld embedded", (long long)s.embedded);
         printf(") in %.2f s\n", secs);

@@ -64,6 +64,8 @@ typedef struct {
     int64_t bytes_total, bytes_done, files_done;
     double t0, last_draw;
     bool bar_drawn, aborted;
+    char **dirs;           /* the directories given (resolved) */
+    size_t n_dirs;
 } add_ctx;
 
 static double now_s(void) {
@@ -91,6 +93,7 @@ static void report(add_ctx *ac, const char *path, yan_kb_file_result r, yan_stat
     case YAN_KB_FILE_UNCHANGED: ac->st->unchanged++; break;
     case YAN_KB_FILE_FAILED: ac->st->failed++; break;
     case YAN_KB_FILE_SKIPPED: ac->st->skipped++; break;
+    case YAN_KB_FILE_REMOVED: ac->st->removed++; break;
     }
     if (kb->p.on_file) kb->p.on_file(path, r, s, msg ? msg : "", kb->p.file_ud);
     else if (r == YAN_KB_FILE_FAILED) yan_log(YAN_LOG_WARN, "%s: %s", path, msg ? msg : yan_status_str(s));
@@ -545,6 +548,42 @@ static yan_status backfill(add_ctx *ac) {
     return st;
 }
 
+/* Remove the documents stored under dir whose files no longer exist (a
+ * file that exists but cannot be read stays: it may come back). */
+static yan_status prune(add_ctx *ac, const char *dir) {
+    yan_kb *kb = ac->kb;
+    yan_buf prefix = {0}, gone = {0}; /* gone: NUL-separated paths */
+    yan_buf_puts(&prefix, dir);
+    if (!prefix.len || prefix.data[prefix.len - 1] != '/') yan_buf_putc(&prefix, '/');
+    if (prefix.oom) return yan_fail(YAN_ERR_NOMEM, "out of memory");
+    sqlite3_stmt *q = NULL;
+    yan_status st = YAN_OK;
+    if (sqlite3_prepare_v2(kb->db, "SELECT path FROM documents WHERE substr(path, 1, length(?1)) = ?1", -1, &q, NULL) != SQLITE_OK)
+        st = yan_kbi_db_err(kb, "find documents");
+    if (!st) {
+        sqlite3_bind_text(q, 1, prefix.data, (int)prefix.len, SQLITE_STATIC);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *p = (const char *)sqlite3_column_text(q, 0);
+            struct stat sb;
+            if (p && lstat(p, &sb) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+                yan_buf_puts(&gone, p);
+                yan_buf_putc(&gone, 0);
+            }
+        }
+        if (gone.oom) st = yan_fail(YAN_ERR_NOMEM, "out of memory");
+    }
+    sqlite3_finalize(q);
+    for (size_t off = 0; !st && off < gone.len; off += strlen(gone.data + off) + 1) {
+        const char *p = gone.data + off;
+        st = yan_kbi_remove_locked(kb, p);
+        if (st == YAN_ERR_NOT_FOUND) st = YAN_OK; /* removed by another writer meanwhile */
+        else if (!st) report(ac, p, YAN_KB_FILE_REMOVED, YAN_OK, "the file is gone");
+    }
+    yan_buf_free(&prefix);
+    yan_buf_free(&gone);
+    return st;
+}
+
 yan_status yan_kb_add(yan_kb *kb, const char *const *paths, int n, yan_kb_add_stats *stats) {
     yan_kb_add_stats dummy;
     if (!stats) stats = &dummy;
@@ -563,7 +602,11 @@ yan_status yan_kb_add(yan_kb *kb, const char *const *paths, int n, yan_kb_add_st
             snprintf(msg, sizeof msg, "cannot access: %s", strerror(errno));
             report(&ac, paths[i], YAN_KB_FILE_FAILED, YAN_ERR_IO, msg);
         } else if (S_ISDIR(sb.st_mode)) {
-            if (!walk(&ac, rp, 0)) st = yan_fail(YAN_ERR_NOMEM, "out of memory listing files");
+            char **nd = yan_realloc(ac.dirs, (ac.n_dirs + 1) * sizeof *nd);
+            if (nd) ac.dirs = nd;
+            if (!nd || !(ac.dirs[ac.n_dirs] = yan_strdup(rp))) st = yan_fail(YAN_ERR_NOMEM, "out of memory");
+            else ac.n_dirs++;
+            if (!st && !walk(&ac, rp, 0)) st = yan_fail(YAN_ERR_NOMEM, "out of memory listing files");
         } else if (!S_ISREG(sb.st_mode)) {
             report(&ac, paths[i], YAN_KB_FILE_FAILED, YAN_ERR_IO, "not a regular file");
         } else if (own_file(kb, rp)) {
@@ -676,7 +719,9 @@ yan_status yan_kb_add(yan_kb *kb, const char *const *paths, int n, yan_kb_add_st
         for (size_t i = b0; i < b1; i++) job_clear(&ac.jobs[i]);
         b0 = b1;
     }
-    /* 4. vectors for chunks that have none, then the index on disk */
+    /* 4. documents under the given directories whose files are gone */
+    for (size_t i = 0; i < ac.n_dirs && !st && !ac.aborted; i++) st = prune(&ac, ac.dirs[i]);
+    /* 5. vectors for chunks that have none, then the index on disk */
     if (!st && emb && !ac.aborted) st = backfill(&ac);
     if (emb) {
         yan_status s2 = yan_kbi_index_sync(kb);
@@ -688,6 +733,8 @@ yan_status yan_kb_add(yan_kb *kb, const char *const *paths, int n, yan_kb_add_st
         yan_free(ac.jobs[i].path);
     }
     yan_free(ac.jobs);
+    for (size_t i = 0; i < ac.n_dirs; i++) yan_free(ac.dirs[i]);
+    yan_free(ac.dirs);
     if (!st && ac.aborted) st = yan_fail(YAN_ERR_ABORTED, "ingest stopped by the caller");
     pthread_mutex_unlock(&kb->mu);
     return st;

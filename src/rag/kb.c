@@ -847,12 +847,7 @@ static char *stored_path(const char *p) {
     return b.data;
 }
 
-yan_status yan_kb_remove(yan_kb *kb, const char *path) {
-    if (!kb || !path) return yan_fail(YAN_ERR_INVALID_ARG, "yan_kb_remove: bad arguments");
-    if (kb->read_only) return yan_fail(YAN_ERR_IO, "%s: opened read-only", kb->path);
-    char *sp = stored_path(path);
-    if (!sp) return yan_fail(YAN_ERR_NOMEM, "out of memory");
-    pthread_mutex_lock(&kb->mu);
+yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp) {
     /* the document itself, or every document under a folder */
     size_t sl = strlen(sp);
     char *prefix = yan_malloc(sl + 2);
@@ -919,8 +914,18 @@ yan_status yan_kb_remove(yan_kb *kb, const char *path) {
         kb->vi_unsaved = true;
     }
     if (!st && n_vec && kb->vi_loaded) yan_kbi_index_sync(kb);
-    pthread_mutex_unlock(&kb->mu);
     yan_free(prefix);
+    return st;
+}
+
+yan_status yan_kb_remove(yan_kb *kb, const char *path) {
+    if (!kb || !path) return yan_fail(YAN_ERR_INVALID_ARG, "yan_kb_remove: bad arguments");
+    if (kb->read_only) return yan_fail(YAN_ERR_IO, "%s: opened read-only", kb->path);
+    char *sp = stored_path(path);
+    if (!sp) return yan_fail(YAN_ERR_NOMEM, "out of memory");
+    pthread_mutex_lock(&kb->mu);
+    yan_status st = yan_kbi_remove_locked(kb, sp);
+    pthread_mutex_unlock(&kb->mu);
     yan_free(sp);
     return st;
 }

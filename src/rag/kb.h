@@ -64,6 +64,7 @@ typedef enum {
     YAN_KB_FILE_UNCHANGED = 2, /* same size and time, or same content hash: nothing written */
     YAN_KB_FILE_FAILED = 3,    /* unreadable, binary, empty, too large, damaged, encrypted ... */
     YAN_KB_FILE_SKIPPED = 4,   /* in a directory walk: an unknown extension or a binary file without one */
+    YAN_KB_FILE_REMOVED = 5,   /* under a directory being added, indexed before, gone from the disk now */
 } yan_kb_file_result;
 /* One call per file of a yan_kb_add; detail is the reason of a failure ("" otherwise). */
 typedef void (*yan_kb_file_fn)(const char *path, yan_kb_file_result r, yan_status st, const char *detail, void *ud);
@@ -107,10 +108,12 @@ void yan_kb_close(yan_kb *kb);
 typedef struct {
     int64_t added, updated, unchanged, failed, chunks;
     int64_t skipped;         /* files a directory walk passed over */
+    int64_t removed;         /* documents under an added directory whose files are gone */
     int64_t embedded;        /* chunks embedded (new ones and backfilled ones) */
 } yan_kb_add_stats;
 
-/* Add files or directories (recursively). Per-file results go to
+/* Add files or directories (recursively): adding a directory again also
+ * removes the documents under it whose files were deleted. Per-file results go to
  * p->on_file (or, for failures without it, to the log at WARN, naming the
  * file) and are counted in st; the call fails only when the database itself
  * cannot be written (IO, NOMEM) or on_progress asked to stop (ABORTED: the

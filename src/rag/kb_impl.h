@@ -71,5 +71,8 @@ yan_status yan_kbi_embed_text(yan_kb *kb, const char *heading, const char *text,
 yan_status yan_kbi_index_ensure(yan_kb *kb, int64_t gen);
 /* After writes: the index brought to the current generation and saved. */
 yan_status yan_kbi_index_sync(yan_kb *kb);
+/* yan_kb_remove with kb->mu held and sp already the stored form of the path
+ * (a document, or every document under a folder): one transaction. */
+yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp);
 
 #endif /* YAN_RAG_KB_IMPL_H */

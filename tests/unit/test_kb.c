@@ -616,6 +616,15 @@ TEST(kb_add_readd_change_remove) {
     CHECK(yan_kb_info_get(kb, &info) == YAN_OK);
     CHECK(info.documents == 3 && info.chunks >= 3 && info.vectors == 0 && info.chunk_tokens == 64);
     CHECK(!strcmp(info.cjk, "unibigram"));
+    /* files deleted from a folder are removed when the folder is added
+     * again; a file that exists but no longer reads stays */
+    CHECK(unlink(pjoin(d, "sub/c.txt")) == 0);
+    CHECK(add1(kb, pjoin(d, "sub"), &s) == YAN_OK);
+    CHECK(s.removed == 1 && s.added == 0 && s.unchanged == 0);
+    CHECK(search_rank(kb, "penguins", YAN_KB_BM25, 5, "c.txt") == 0);
+    CHECK(add1(kb, d, &s) == YAN_OK && s.removed == 0 && s.unchanged == 2);
+    CHECK(yan_kb_info_get(kb, &info) == YAN_OK && info.documents == 2);
+    CHECK(yan_kb_check(kb) == YAN_OK);
     yan_kb_close(kb);
 
     /* settings are the knowledge base's: reopening with others keeps them */

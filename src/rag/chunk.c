@@ -5,6 +5,8 @@
 #include "rag/chunk.h"
 #include "tokenizer/unicode.h"
 
+#include <ctype.h>
+
 /* ------------------------------------------------------------ characters */
 
 bool yan_is_cjk(int32_t cp) {
@@ -401,7 +403,45 @@ static bool add_term(yan_buf *out, const char *w, size_t n, int *terms, int max_
     return !out->oom;
 }
 
+/* English function words: in most chunks, so they add nothing to a BM25
+ * ranking but cost a pass over most of the index. Sorted. */
+static const char *const STOP[] = {
+    "a",     "about", "after", "all",   "also",  "an",    "and",   "any",   "are",   "as",    "at",    "be",
+    "been",  "being", "but",   "by",    "can",   "could", "did",   "do",    "does",  "for",   "from",  "had",
+    "has",   "have",  "he",    "her",   "his",   "how",   "i",     "if",    "in",    "into",  "is",    "it",
+    "its",   "me",    "my",    "no",    "not",   "of",    "on",    "or",    "our",   "she",   "should", "so",
+    "some",  "such",  "than",  "that",  "the",   "their", "them",  "then",  "there", "these", "they",  "this",
+    "those", "to",    "was",   "we",    "were",  "what",  "when",  "where", "which", "while", "who",   "whom",
+    "why",   "will",  "with",  "would", "you",   "your"};
+
+static bool is_stop(const char *w, size_t n) {
+    if (n > 6) return false;
+    char low[8];
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)w[i] >= 0x80) return false;
+        low[i] = (char)tolower((unsigned char)w[i]);
+    }
+    low[n] = 0;
+    size_t lo = 0, hi = sizeof STOP / sizeof STOP[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(STOP[mid], low);
+        if (c == 0) return true;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
+static bool fts_query(yan_buf *out, const char *q, yan_seg_mode mode, int max_terms, bool drop_stop);
+
 bool yan_fts_query(yan_buf *out, const char *q, yan_seg_mode mode, int max_terms) {
+    /* without the function words, unless the query has nothing else */
+    if (!fts_query(out, q, mode, max_terms, true)) return false;
+    return out->len ? true : fts_query(out, q, mode, max_terms, false);
+}
+
+static bool fts_query(yan_buf *out, const char *q, yan_seg_mode mode, int max_terms, bool drop_stop) {
     out->len = 0;
     if (!yan_buf_reserve(out, 64)) return false;
     out->data[0] = 0;
@@ -437,6 +477,10 @@ bool yan_fts_query(yan_buf *out, const char *q, yan_seg_mode mode, int max_terms
                 }
                 if (chars >= 3) add_term(out, s + off[0], off[3] - off[0], &terms, max_terms, out->data, out->len);
             }
+        }
+        if (drop_stop && !cjk && is_stop(s + i, j - i)) {
+            i = j;
+            continue;
         }
         if (mode != YAN_SEG_TRIGRAM || (!cjk && chars >= 3) || (cjk && chars < 3))
             add_term(out, s + i, j - i, &terms, max_terms, out->data, out->len);

@@ -72,7 +72,9 @@ bool yan_segment(yan_buf *out, const char *s, size_t n, yan_seg_mode mode);
 /* An FTS5 MATCH expression for a user query: the query's words (after the
  * same segmentation; for TRIGRAM, overlapping trigrams of CJK runs and
  * words of 3 or more characters) as quoted strings joined by OR, at most
- * max_terms of them, duplicates dropped. Empty when the query has no words.
+ * max_terms of them, duplicates dropped; English function words ("the",
+ * "of", "how", ...) are left out unless the query has no other words.
+ * Empty when the query has no words.
  * Returns false on OOM. */
 bool yan_fts_query(yan_buf *out, const char *q, yan_seg_mode mode, int max_terms);
 

@@ -243,7 +243,11 @@ TEST(kb_segment_and_query) {
     CHECK(yan_segment(&b, "中文", 6, YAN_SEG_UNIBIGRAM));
     CHECK(!strcmp(b.data, " 中 文 中文 "));
     CHECK(yan_fts_query(&b, "中文 \"hack\" OR 中文 NEAR(x)", YAN_SEG_BIGRAM, 64));
-    CHECK(!strcmp(b.data, "\"中文\" OR \"hack\" OR \"OR\" OR \"NEAR\" OR \"x\""));
+    CHECK(!strcmp(b.data, "\"中文\" OR \"hack\" OR \"NEAR\" OR \"x\"")); /* "or" is a function word */
+    CHECK(yan_fts_query(&b, "How do I install THE package?", YAN_SEG_BIGRAM, 64));
+    CHECK(!strcmp(b.data, "\"install\" OR \"package\""));
+    CHECK(yan_fts_query(&b, "to be or not to be", YAN_SEG_BIGRAM, 64)); /* nothing else: kept */
+    CHECK(!strcmp(b.data, "\"to\" OR \"be\" OR \"or\" OR \"not\""));
     CHECK(yan_fts_query(&b, "长安春天 ab", YAN_SEG_TRIGRAM, 64));
     CHECK(!strcmp(b.data, "\"长安春\" OR \"安春天\""));
     CHECK(yan_fts_query(&b, "  ,.!  ", YAN_SEG_BIGRAM, 64));

@@ -200,10 +200,19 @@ YAN_API yan_status yan_tokenizer_train(const char *const *files, int n_files,
 typedef struct yan_model yan_model;
 typedef struct yan_context yan_context;
 
+/* How the weights get into memory. */
+typedef enum {
+    YAN_LOAD_AUTO = 0, /* COPY when huge pages are on and the file takes at most half of the
+                        * available memory, else MMAP (the default) */
+    YAN_LOAD_MMAP = 1, /* map the file read-only: instant, shared with other processes
+                        * through the page cache, but 4 KiB pages make decoding slower */
+    YAN_LOAD_COPY = 2, /* read the file into private huge-page memory (several threads) */
+} yan_load_mode;
+
 typedef struct {
     yan_progress_fn progress;  /* loading progress 0..1; return false to abort (may be NULL) */
     void *progress_ud;
-    bool use_mmap;             /* map the file read-only (default); false = read into memory */
+    yan_load_mode load;        /* YAN_LOAD_AUTO by default */
     bool check_tensors;        /* scan weights for NaN/Inf while loading (slow; default false) */
 } yan_model_params;
 

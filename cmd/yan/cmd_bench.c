@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: yan bench MODEL.gguf [-p N] [-n N] [-t N] [-r N] [--kv-type f16|f32] [--no-mmap]\n\n"
+            "usage: yan bench MODEL.gguf [-p N] [-n N] [-t N] [-r N] [--kv-type f16|f32] [--no-mmap|--mmap]\n\n"
             "Measures prompt processing (ppN: N tokens in one batch) and generation\n"
             "(tgN: N tokens one at a time) in tokens per second, like llama-bench, and\n"
             "prints a markdown table with the mean +/- standard deviation over the runs.\n\n"
@@ -21,7 +21,8 @@ static void usage(FILE *f) {
             "  -t, --threads N   threads (default: all cores)\n"
             "  -r, --repetitions N  timed runs of each test (default 3)\n"
             "  --kv-type f16|f32 KV cache precision (default f16)\n"
-            "  --no-mmap         copy the weights into huge-page memory instead of mapping the file\n\n"
+            "  --no-mmap, --mmap copy the weights into huge-page memory, or map the file\n"
+            "                    (default: copy when it takes at most half of the free memory)\n\n"
             "example: yan bench tinyllama-q4_0.gguf -p 512 -n 128 -t 2\n");
 }
 
@@ -72,7 +73,8 @@ int yan_cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { reps = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
-        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--no-mmap")) mp.load = YAN_LOAD_COPY;
+        else if (!strcmp(a, "--mmap")) mp.load = YAN_LOAD_MMAP;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "yan bench: unknown option '%s'\n", a);
             usage(stderr);

@@ -41,8 +41,9 @@ static void usage(FILE *f) {
             "  --ctx N               context length in tokens (default: the model's, at most %d)\n"
             "  --threads N, -t N     threads (default: all cores)\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
-            "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
-            "                        the file (faster generation on large models, slower load)\n"
+            "  --no-mmap, --mmap     copy the weights into huge-page memory (faster generation),\n"
+            "                        or map the file (shared with other processes); default:\n"
+            "                        copy when the file takes at most half of the free memory\n"
             "  --lora FILE           apply a LoRA adapter (GGUF; up to 8, in order)\n"
             "  --lora-scale S        scale of the adapters (default 1)\n"
             "  --verbose             after each answer, on stderr: prompt tokens evaluated and\n"
@@ -286,7 +287,8 @@ int yan_cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) { cp.n_ctx = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
-        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--no-mmap")) mp.load = YAN_LOAD_COPY;
+        else if (!strcmp(a, "--mmap")) mp.load = YAN_LOAD_MMAP;
         else if (!strcmp(a, "--lora") && v) { if (n_lora < 8) loras[n_lora++] = v; i++; }
         else if (!strcmp(a, "--lora-scale")) { lora_scale = (float)cmd_float(a, v); i++; }
         else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) c.verbose = true;

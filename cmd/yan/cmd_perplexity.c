@@ -26,7 +26,8 @@ static void usage(FILE *f) {
             "  --threads N, -t N threads (default: all cores)\n"
             "  --chunks N        score at most N windows (default: all)\n"
             "  --kv-type f16|f32 KV cache precision (default f16)\n"
-            "  --no-mmap         copy the weights into huge-page memory instead of mapping the file\n\n"
+            "  --no-mmap, --mmap copy the weights into huge-page memory, or map the file\n"
+            "                    (default: copy when it takes at most half of the free memory)\n\n"
             "example: yan perplexity tinyllama-q8_0.gguf wiki.test.raw --ctx 512\n");
 }
 
@@ -60,7 +61,8 @@ int yan_cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { cp.n_threads = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--chunks")) { max_chunks = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
-        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--no-mmap")) mp.load = YAN_LOAD_COPY;
+        else if (!strcmp(a, "--mmap")) mp.load = YAN_LOAD_MMAP;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "yan perplexity: unknown option '%s'\n", a);
             usage(stderr);

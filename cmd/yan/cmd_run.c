@@ -116,8 +116,9 @@ static void usage(FILE *f) {
             "  --no-bos              do not add the BOS token the model asks for\n"
             "  --ignore-eos          keep generating past end-of-generation tokens\n"
             "  --kv-type f16|f32     KV cache precision (default f16)\n"
-            "  --no-mmap             copy the weights into huge-page memory instead of mapping\n"
-            "                        the file (faster generation on large models, slower load)\n"
+            "  --no-mmap, --mmap     copy the weights into huge-page memory (faster generation),\n"
+            "                        or map the file (shared with other processes); default:\n"
+            "                        copy when the file takes at most half of the free memory\n"
             "  --lora FILE           apply a LoRA adapter (GGUF; up to 8, in order)\n"
             "  --lora-scale S        scale of the adapters (default 1)\n"
             "  --verbose             timings and token counts on stderr\n"
@@ -193,7 +194,8 @@ int yan_cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--system") && v) { system = v; i++; }
         else if (!strcmp(a, "--chat-template") && v) { tmpl = v; i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &cp.kv_type); i++; }
-        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--no-mmap")) mp.load = YAN_LOAD_COPY;
+        else if (!strcmp(a, "--mmap")) mp.load = YAN_LOAD_MMAP;
         else if (!strcmp(a, "--lora") && v) { if (n_lora < 8) loras[n_lora++] = v; i++; }
         else if (!strcmp(a, "--lora-scale")) { lora_scale = (float)cmd_float(a, v); i++; }
         else if (!strcmp(a, "--chat")) chat = true;

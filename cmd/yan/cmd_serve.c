@@ -35,7 +35,8 @@ static void usage(FILE *f) {
             "                         for --parallel full sequences)\n"
             "  --kv-type f16|f32      KV cache precision (default f16)\n"
             "  --threads N, -t N      threads (default: all cores)\n"
-            "  --no-mmap              copy the weights into memory instead of mapping the file\n"
+            "  --no-mmap, --mmap      copy the weights into huge-page memory, or map the file;\n"
+            "                         default: copy when it takes at most half of the free memory\n"
             "  --chat-template NAME   chatml, llama2, llama3, zephyr, mistral, gemma or phi3\n"
             "                         instead of the model's own template\n"
             "request defaults (a request's own fields win):\n"
@@ -102,7 +103,8 @@ int yan_cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--kv-blocks")) { p.ep.n_blocks = cmd_int(a, v); i++; }
         else if (!strcmp(a, "--kv-type")) { cmd_kv_type(a, v, &p.kv_type); i++; }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { p.ep.n_threads = cmd_int(a, v); i++; }
-        else if (!strcmp(a, "--no-mmap")) p.use_mmap = false;
+        else if (!strcmp(a, "--no-mmap")) p.load = YAN_LOAD_COPY;
+        else if (!strcmp(a, "--mmap")) p.load = YAN_LOAD_MMAP;
         else if (!strcmp(a, "--chat-template") && v) { p.chat_template = v; i++; }
         else if (!strcmp(a, "--api-key") && v) {
             if ((st = yan_keyring_add(&p.keys, NULL, v, strlen(v)))) { cmd_fail("--api-key", st); goto out; }

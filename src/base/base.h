@@ -106,12 +106,18 @@ yan_status yan_read_file(const char *path, uint8_t **out, size_t *len);
 typedef struct {
     const uint8_t *data;
     size_t len;
+    size_t map_len;   /* bytes mapped when not len (the copy's 2 MiB rounding) */
 } yan_mmap;
 yan_status yan_mmap_open(const char *path, yan_mmap *m);
 /* The same bytes copied into private, 2 MiB-aligned memory advised for huge
- * pages (fewer TLB misses when the weights are streamed every token; costs a
- * read of the file and its size in memory). Released by yan_mmap_close. */
+ * pages before it is filled (fewer TLB misses when the weights are streamed
+ * every token; costs a read of the file, done by up to 4 threads, and its
+ * size in memory). Released by yan_mmap_close. */
 yan_status yan_mmap_copy(const char *path, yan_mmap *m);
+/* Whether a copy of len bytes is worth it and affordable: transparent huge
+ * pages are not disabled and len is at most half of MemAvailable (Linux;
+ * false where that cannot be read). */
+bool yan_copy_fits(size_t len);
 void yan_mmap_close(yan_mmap *m);
 
 /* Atomic write: data goes to "<path>.tmp.<pid>", is fsynced, then renamed over

@@ -44,6 +44,7 @@ yan_status yan_read_file(const char *path, uint8_t **out, size_t *len) {
 static yan_status open_regular(const char *path, yan_mmap *m, int *fd_out, size_t *len) {
     m->data = NULL;
     m->len = 0;
+    m->map_len = 0;
     *fd_out = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return yan_fail(YAN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -81,12 +82,39 @@ yan_status yan_mmap_open(const char *path, yan_mmap *m) {
     return YAN_OK;
 }
 
+/* The copy is read by several threads at once (from the page cache, one
+ * thread alone does not reach memory bandwidth), in CHUNK pieces. */
+#define COPY_CHUNK ((size_t)32 << 20)
+typedef struct {
+    int fd;
+    uint8_t *p;
+    size_t len;
+    _Atomic int err; /* first errno seen (EIO for a short file) */
+    _Atomic size_t err_off;
+} copy_job;
+
+static void copy_chunk(void *ud, int i) {
+    copy_job *j = ud;
+    size_t off = (size_t)i * COPY_CHUNK, end = off + COPY_CHUNK < j->len ? off + COPY_CHUNK : j->len;
+    while (off < end && !atomic_load_explicit(&j->err, memory_order_relaxed)) {
+        ssize_t r = pread(j->fd, j->p + off, end - off, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int zero = 0;
+            if (atomic_compare_exchange_strong(&j->err, &zero, r < 0 ? errno : EIO)) atomic_store(&j->err_off, off);
+            return;
+        }
+        off += (size_t)r;
+    }
+}
+
 yan_status yan_mmap_copy(const char *path, yan_mmap *m) {
     int fd;
     size_t len;
     yan_status s = open_regular(path, m, &fd, &len);
     if (s || fd < 0) return s;
-    /* 2 MiB-aligned anonymous memory, so that huge pages can back it */
+    /* 2 MiB-aligned anonymous memory advised for huge pages before it is
+     * touched, so that the reads fault in whole huge pages */
     const size_t huge = (size_t)2 << 20;
     size_t map_len = (len + huge - 1) / huge * huge, total = map_len + huge;
     uint8_t *raw = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -97,38 +125,48 @@ yan_status yan_mmap_copy(const char *path, yan_mmap *m) {
     uint8_t *p = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
     if (p > raw) munmap(raw, (size_t)(p - raw));
     if (raw + total > p + map_len) munmap(p + map_len, (size_t)(raw + total - (p + map_len)));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t r = pread(fd, p + off, len - off, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : EIO;
-            close(fd);
-            munmap(p, map_len);
-            return yan_fail(YAN_ERR_IO, "%s: read failed at byte %zu: %s", path, off, strerror(e));
-        }
-        off += (size_t)r;
-    }
-    close(fd);
-    /* Fill first with ordinary pages (page faults with huge-page advice would
-     * compact memory synchronously, which is far slower), then ask the
-     * kernel to collapse the range into huge pages; where it cannot, the
-     * advice lets khugepaged do it later. */
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
     madvise(p, map_len, MADV_HUGEPAGE);
-    madvise(p, map_len, MADV_COLLAPSE);
+    copy_job j = {fd, p, len, 0, 0};
+    size_t chunks = (len + COPY_CHUNK - 1) / COPY_CHUNK;
+    int threads = yan_threads_resolve(0);
+    if (threads > 4) threads = 4;
+    yan_parallel_for(threads, (int)chunks, copy_chunk, &j);
+    close(fd);
+    if (j.err) {
+        munmap(p, map_len);
+        return yan_fail(YAN_ERR_IO, "%s: read failed at byte %zu: %s", path, (size_t)j.err_off, strerror(j.err));
+    }
     mprotect(p, map_len, PROT_READ);
     m->data = p;
     m->len = len;
+    m->map_len = map_len;
     return YAN_OK;
 }
 
+bool yan_copy_fits(size_t len) {
+    /* transparent huge pages off: the copy brings nothing */
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        char line[128] = "";
+        bool never = fgets(line, sizeof line, f) && strstr(line, "[never]");
+        fclose(f);
+        if (never) return false;
+    }
+    f = fopen("/proc/meminfo", "r");
+    if (!f) return false;
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    fclose(f);
+    return found && (unsigned long long)len / 1024 <= kb / 2;
+}
+
 void yan_mmap_close(yan_mmap *m) {
-    if (m->data && m->len) munmap((void *)m->data, m->len);
+    if (m->data && m->len) munmap((void *)m->data, m->map_len ? m->map_len : m->len);
     m->data = NULL;
     m->len = 0;
+    m->map_len = 0;
 }
 
 static _Atomic unsigned g_tmp_seq; /* uniqueness of temporary names only */

@@ -12,6 +12,7 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <sys/stat.h>
 
 #include "tokenizer/tok_gguf.h"
 
@@ -19,7 +20,7 @@
 
 yan_model_params yan_model_params_default(void) {
     yan_model_params p = {0};
-    p.use_mmap = true;
+    p.load = YAN_LOAD_AUTO;
     return p;
 }
 
@@ -499,7 +500,13 @@ yan_status yan_model_load(const char *path, const yan_model_params *p, yan_model
     yan_status st;
     bool oom = false;
     if (!(m->path = yan_strdup(path))) { st = yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path); goto fail; }
-    if (p->use_mmap) {
+    bool copy = p->load == YAN_LOAD_COPY;
+    if (p->load == YAN_LOAD_AUTO) {
+        struct stat sb;
+        copy = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && yan_copy_fits((size_t)sb.st_size);
+    }
+    m->copied = copy;
+    if (!copy) {
         if ((st = yan_gguf_open(path, &m->gguf))) goto fail;
     } else {
         if ((st = yan_mmap_copy(path, &m->file_copy))) goto fail;

@@ -69,7 +69,8 @@ typedef struct {
 
 struct yan_model {
     char *path;
-    yan_mmap file_copy;        /* use_mmap = false: the file's bytes in huge-page memory */
+    yan_mmap file_copy;        /* loaded by copy: the file's bytes in huge-page memory */
+    bool copied;               /* YAN_LOAD_COPY (asked, or chosen by AUTO) */
     yan_gguf *gguf;            /* keeps the mapping alive */
     yan_arch arch;
     const char *arch_name;     /* static */

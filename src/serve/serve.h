@@ -24,7 +24,7 @@ typedef struct {
     int port;                   /* 0 = any free port (yan_server_port tells) */
     yan_engine_params ep;
     yan_kv_type kv_type;
-    bool use_mmap;
+    yan_load_mode load;         /* how the weights are loaded (YAN_LOAD_AUTO) */
     yan_sampler_params sp;      /* defaults for requests that do not say */
     bool seeded;                /* sp.seed is the default seed (else a random one per request) */
     const char *chat_template;  /* family name; NULL = the model's */

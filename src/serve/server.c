@@ -550,7 +550,7 @@ yan_serve_params yan_serve_params_default(void) {
     p.port = 8080;
     p.ep = yan_engine_params_default();
     p.ep.n_seq_max = 4;
-    p.use_mmap = true;
+    p.load = YAN_LOAD_AUTO;
     p.sp = yan_sampler_params_default();
     p.max_body = 8u << 20;
     p.queue_max = 64;
@@ -603,7 +603,7 @@ yan_status yan_server_start(yan_serve_params *pp, yan_server **out) {
         goto fail;
 
     yan_model_params mp = yan_model_params_default();
-    mp.use_mmap = s->p.use_mmap;
+    mp.load = s->p.load;
     if ((st = yan_model_load(s->p.model_path, &mp, &s->model))) goto fail;
     s->tok = yan_model_tokenizer(s->model);
     s->model_id = s->p.model_name ? yan_strdup(s->p.model_name) : file_name(s->p.model_path, false);

@@ -203,7 +203,7 @@ TEST(model_no_mmap_and_describe) {
     const char *path = tmp_path("nommap.gguf");
     write_model(&s, &w, path);
     yan_model_params mp = yan_model_params_default();
-    mp.use_mmap = false;
+    mp.load = YAN_LOAD_COPY;
     mp.check_tensors = true;
     yan_model *a = NULL, *b = NULL;
     CHECK(yan_model_load(path, &mp, &a) == YAN_OK);

@@ -102,7 +102,7 @@ class TokenizerParams(Structure):
 
 
 class ModelParams(Structure):
-    _fields_ = [("progress", PROGRESS_FN), ("progress_ud", c_void_p), ("use_mmap", c_bool),
+    _fields_ = [("progress", PROGRESS_FN), ("progress_ud", c_void_p), ("load", c_int),
                 ("check_tensors", c_bool)]
 
 

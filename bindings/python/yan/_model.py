@@ -218,12 +218,14 @@ class Model:
 
     n_ctx: context length in tokens (0 = the model's training context, at
     most 4096); n_threads: 0 = all cores; kv_type: "f16" or "f32";
-    use_mmap: map the weights (True) or read them into memory; lora: an
+    use_mmap: None (default) reads the weights into huge-page memory when
+    the file takes at most half of the free memory and maps it otherwise;
+    True always maps the file, False always reads it; lora: an
     adapter path, (path, scale), a list of those, or {path: scale}, applied
     in order; n_batch: tokens per evaluation step (0 = 512).
     """
 
-    def __init__(self, path, n_ctx=0, n_threads=0, kv_type="f16", use_mmap=True, lora=None, n_batch=0):
+    def __init__(self, path, n_ctx=0, n_threads=0, kv_type="f16", use_mmap=None, lora=None, n_batch=0):
         kv = {"f16": _lib.YAN_KV_F16, "f32": _lib.YAN_KV_F32}.get(kv_type)
         if kv is None:
             raise ValueError("kv_type must be 'f16' or 'f32', not %r" % (kv_type,))
@@ -231,7 +233,7 @@ class Model:
             raise ValueError("n_ctx, n_threads and n_batch must be >= 0")
         loras = _lora_list(lora)
         mp = lib.yan_model_params_default()
-        mp.use_mmap = bool(use_mmap)
+        mp.load = 0 if use_mmap is None else (1 if use_mmap else 2)  # YAN_LOAD_AUTO, _MMAP, _COPY
         h = c_void_p()
         fs = os.fsencode(path)
         st = lib.yan_model_load(fs, byref(mp), byref(h))

@@ -16,11 +16,17 @@
 # Type mixes are llama-quantize's defaults (see tools/mkmodel.c): output is
 # q6_K in the q4_0 and q4_K_M files.
 #
-# Each model: `yan bench MODEL -p 512 -n 128 -t 2` (pp512 / tg128 tok/s) and
+# Each model: `yan bench MODEL -p 512 -n 128 -t 2` (pp512 / tg128 tok/s; yan
+# loads as it does by default: the weights copied into huge-page memory when
+# they take at most half of the free memory) and
 # `llama-bench -m MODEL -p 512 -n 128 -t 2`, then a table with the ratios and
 # tg as a fraction of the memory-bandwidth bound: bandwidth (measured here by
 # build/bench_membw, 2 threads) / bytes of weights read per token (every
 # tensor but token_embd). --quick: the small models only, -r 1.
+# Then, for the first tiny-* model: load time (yan run --verbose "load:",
+# copied and mapped) and peak resident memory of one pp512+tg128 run of each
+# program (ru_maxrss of the child; llama.cpp maps the file and, for several
+# types, also copies the weights into repacked buffers).
 # The small models (35-60 MiB) fit in this machine's L3 cache (480 MiB), so
 # their tg can exceed the DRAM bound; the bound is meaningful for tiny-*.
 set -uo pipefail
@@ -109,4 +115,24 @@ for m in $MODELS; do
     lfrac="$(awk -v t="$ltg" -v b="$bound" 'BEGIN { if (t == "-") print "-"; else printf "%.0f%%", 100 * t / b }')"
     printf '%-14s %9s %9s %7s | %8s %8s %7s | %9s %9s  (llama %s)\n' "$m" "$ypp" "$lpp" "$(ratio "$ypp" "$lpp")" \
         "$ytg" "$ltg" "$(ratio "$ytg" "$ltg")" "$bound" "$frac" "$lfrac"
+done
+
+# ---- load time and peak memory on the first tiny-* model
+for m in $MODELS; do
+    case "$m" in tiny-*) ;; *) continue ;; esac
+    f="$(model_file "$m")"
+    load_s() { "$YAN" run "$f" -p hi -n 1 -t "$THREADS" --verbose "$@" 2>&1 >/dev/null | sed -n 's/^load: \([0-9.]*\) s.*/\1/p' | tail -1; }
+    cat "$f" > /dev/null # the file in the page cache for both
+    lc=() lm=()
+    for _ in 1 2 3; do lc+=("$(load_s)"); lm+=("$(load_s --mmap)"); done
+    peak_mb() { python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("%.0f" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))' "$@"; }
+    ypk="$(peak_mb "$YAN" bench "$f" -p 512 -n 128 -t "$THREADS" -r 1)"
+    ypm="$(peak_mb "$YAN" bench "$f" -p 512 -n 128 -t "$THREADS" -r 1 --mmap)"
+    lpk="-"
+    [ -n "${LLAMA_BENCH:-}" ] && [ -x "$LLAMA_BENCH" ] && lpk="$(peak_mb "$LLAMA_BENCH" -m "$f" -p 512 -n 128 -t "$THREADS" -r 1)"
+    echo "$m load (s, 3 runs): copy ${lc[*]}  mmap ${lm[*]}"
+    echo "$m peak memory (MiB): yan $ypk (copy), $ypm (mmap); llama-bench $lpk"
+    break
 done

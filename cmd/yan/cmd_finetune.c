@@ -2,20 +2,15 @@
  * chat conversations (OpenAI `messages` JSONL), in full or with LoRA
  * adapters (also on a quantized base, kept quantized and frozen), or
  * resuming such a run. A thin shell: it parses the flags into a
- * yan_train_config with base_path set (src/train/trainer.h does the work)
+ * yan_train_config with base_path set (src/train/trainer.h does the work;
+ * the flags shared with `yan train` are parsed in train_flags.c)
  * and runs it through cmd_train_session (cmd_train.c), which prints the
  * progress and maps failures to exit codes: 0 done, 1 error, 2 bad usage,
  * 3 training diverged. Bad input fails before anything is written, so an
  * existing OUT/ckpt.gguf survives a failed run. */
-#include "cmd.h"
+#include "train_flags.h"
 
-#include "train/trainer.h"
-
-#include <errno.h>
 #include <math.h>
-
-/* cmd_train.c: the session shared with `yan train` */
-int cmd_train_session(yan_train_config *c, const char *resume, bool quiet, int64_t log_every, const char *prog);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -49,23 +44,19 @@ static void usage(FILE *f) {
             "  --batch B           conversations per micro-batch (default 8)\n"
             "  --seq T             tokens per conversation; longer ones are cut (default: the longest\n"
             "                      conversation, at most the base's context)\n"
-            "  --accum K           micro-batches per optimizer step (default 1)\n"
+            CMD_TRAIN_HELP_ACCUM
             "  --epochs N          passes over the conversations (default 3), or\n"
             "  --steps N           optimizer steps in all\n"
             "  --lr X              peak learning rate (default 2e-5; 2e-4 with LoRA)\n"
-            "  --min-lr X          learning rate at the last step (default lr/10)\n"
-            "  --warmup N          linear warmup steps, then cosine decay (default 5%% of steps)\n"
+            CMD_TRAIN_HELP_SCHEDULE
             "  --wd X              AdamW weight decay (default 0; applies to the adapters with LoRA)\n"
             "  --beta2 X           AdamW beta2 (default 0.999)\n"
-            "  --clip X            gradient-norm clipping; 0 = off (default 1)\n"
+            CMD_TRAIN_HELP_CLIP
             "  --seed N            shuffling, held-out split and adapter initialisation (default 1337)\n"
             "  --threads N         threads (default: all cores)\n"
             "reporting:\n"
-            "  --eval-every N      validation loss every N steps and at the end; 0 = off (default 100)\n"
-            "  --ckpt-every N      checkpoint every N steps; 0 = only at the end (default 100)\n"
-            "  --log-every N       without a terminal: a progress line every N steps (default 10)\n"
-            "  --stop-after N      end this run after step N as if interrupted (resume later)\n"
-            "  -q, --quiet         no progress line\n"
+            CMD_TRAIN_HELP_EVAL_EVERY
+            CMD_TRAIN_HELP_RUN
             "resuming:\n"
             "  --resume CKPT       continue the run saved in CKPT (bit-identical to an uninterrupted\n"
             "                      run); the base must be the same file (size and content are checked;\n"
@@ -82,31 +73,16 @@ static void die_usage(const char *fmt, const char *a, const char *b) {
     exit(2);
 }
 
-static float opt_f32(const char *opt, const char *val) {
-    double v = cmd_float(opt, val);
-    if (v > 3.0e38) die_usage("%s: '%s' is too large", opt, val);
-    return (float)v;
-}
-
-static uint64_t opt_u64(const char *opt, const char *val) {
-    char *end;
-    if (!val) die_usage("%s needs a value%s", opt, "");
-    errno = 0;
-    unsigned long long v = strtoull(val, &end, 10);
-    if (errno || *end || end == val || val[0] == '-') die_usage("%s: '%s' is not a non-negative integer", opt, val);
-    return (uint64_t)v;
-}
-
 static void opt_str(const char *opt, const char *val, char *dst, size_t cap) {
     if (!val) die_usage("%s needs a value%s", opt, "");
     if (strlen(val) >= cap) die_usage("%s: '%s' is too long", opt, val);
     strcpy(dst, val);
 }
 
-/* Flags that fix the numbers of a run: not accepted with --resume. */
+/* This command's flags that fix the numbers of a run: not accepted with
+ * --resume (cmd_train_flag notes the shared ones; --exact-base too). */
 static const char *const FIXED[] = {"--lora-rank", "--lora-alpha", "--lora-targets", "--chat-template",
-                                    "--val-fraction", "--batch", "--seq", "--accum", "--epochs", "--lr",
-                                    "--min-lr", "--warmup", "--wd", "--beta2", "--clip", "--seed"};
+                                    "--val-fraction", "--epochs"};
 
 int yan_cmd_finetune(int argc, char **argv) {
     yan_train_config c = yan_train_config_default();
@@ -114,13 +90,13 @@ int yan_cmd_finetune(int argc, char **argv) {
     c.seq = 0;
     c.steps = 0;
     c.epochs = 3;
+    c.lr = 0; /* not given (or 0): 2e-5, 2e-4 with LoRA (set below) */
     c.weight_decay = 0;
     c.beta2 = 0.999f;
-    const char *resume = NULL, *out = NULL, *data = NULL, *val = NULL, *base = NULL, *targets = NULL;
-    const char *fixed_given = NULL, *chat = NULL;
-    int64_t steps = -1, epochs = -1, log_every = 10, rank = 0;
-    int64_t eval_every = -1, ckpt_every = -1;
-    float alpha = -1, lr = -1;
+    cmd_train_flags f = cmd_train_flags_init("yan finetune", true);
+    const char *val = NULL, *base = NULL, *targets = NULL, *chat = NULL;
+    int64_t epochs = -1, rank = 0;
+    float alpha = -1;
     bool quiet = false;
 
     for (int i = 1; i < argc; i++) {
@@ -131,13 +107,13 @@ int yan_cmd_finetune(int argc, char **argv) {
             return 0;
         }
         for (size_t k = 0; k < sizeof FIXED / sizeof FIXED[0]; k++)
-            if (!strcmp(a, FIXED[k]) && !fixed_given) fixed_given = FIXED[k];
+            if (!strcmp(a, FIXED[k]) && !f.fixed) f.fixed = FIXED[k];
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
             continue;
         }
         if (!strcmp(a, "--exact-base")) {
-            if (!fixed_given) fixed_given = a;
+            if (!f.fixed) f.fixed = a;
             c.exact_base = true;
             continue;
         }
@@ -147,41 +123,27 @@ int yan_cmd_finetune(int argc, char **argv) {
             continue;
         }
         if (!v) die_usage("%s needs a value%s (or it is an unknown option)", a, "");
-        if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--val-data")) val = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--resume")) resume = v;
+        int r = cmd_train_flag(&f, &c, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--val-data")) val = v;
         else if (!strcmp(a, "--chat-template")) chat = v;
-        else if (!strcmp(a, "--val-fraction")) c.val_fraction = opt_f32(a, v);
+        else if (!strcmp(a, "--val-fraction")) r = cmd_train_f32(&f, a, v, &c.val_fraction);
         else if (!strcmp(a, "--lora-rank")) rank = cmd_int(a, v);
-        else if (!strcmp(a, "--lora-alpha")) alpha = opt_f32(a, v);
+        else if (!strcmp(a, "--lora-alpha")) r = cmd_train_f32(&f, a, v, &alpha);
         else if (!strcmp(a, "--lora-targets")) targets = v;
-        else if (!strcmp(a, "--batch")) c.batch = cmd_int(a, v);
-        else if (!strcmp(a, "--seq")) c.seq = cmd_int(a, v);
-        else if (!strcmp(a, "--accum")) c.accum = cmd_int(a, v);
-        else if (!strcmp(a, "--steps")) steps = cmd_int(a, v);
         else if (!strcmp(a, "--epochs")) epochs = cmd_int(a, v);
-        else if (!strcmp(a, "--lr")) lr = opt_f32(a, v);
-        else if (!strcmp(a, "--min-lr")) c.min_lr = opt_f32(a, v);
-        else if (!strcmp(a, "--warmup")) c.warmup = cmd_int(a, v);
-        else if (!strcmp(a, "--wd")) c.weight_decay = opt_f32(a, v);
-        else if (!strcmp(a, "--beta2")) c.beta2 = opt_f32(a, v);
-        else if (!strcmp(a, "--clip")) c.clip = opt_f32(a, v);
-        else if (!strcmp(a, "--seed")) c.seed = opt_u64(a, v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) c.threads = cmd_int(a, v);
-        else if (!strcmp(a, "--eval-every")) eval_every = cmd_int(a, v);
-        else if (!strcmp(a, "--ckpt-every")) ckpt_every = cmd_int(a, v);
-        else if (!strcmp(a, "--log-every")) log_every = cmd_int(a, v);
-        else if (!strcmp(a, "--stop-after")) c.stop_after = cmd_int(a, v);
         else die_usage("unknown option '%s'%s", a, "");
+        if (r < 0) return 2;
         i++;
     }
-    if (steps >= 0 && epochs >= 0) die_usage("give --steps or --epochs, not both%s%s", "", "");
+    if (f.steps >= 0 && epochs >= 0) die_usage("give --steps or --epochs, not both%s%s", "", "");
 
+    const char *resume = f.resume;
     if (resume) {
-        if (fixed_given)
+        if (f.fixed)
             die_usage("%s cannot be changed when resuming: the checkpoint fixes the model and the "
-                      "hyper-parameters (start a new run instead)%s", fixed_given, "");
+                      "hyper-parameters (start a new run instead)%s", f.fixed, "");
         int threads = c.threads;
         int64_t stop_after = c.stop_after;
         yan_status s = yan_ckpt_read_config(resume, &c);
@@ -192,14 +154,14 @@ int yan_cmd_finetune(int argc, char **argv) {
         }
         c.threads = threads;
         c.stop_after = stop_after;
-        if (steps >= 0) {
-            c.steps = steps; /* a new total */
+        if (f.steps >= 0) {
+            c.steps = f.steps; /* a new total */
             c.epochs = 0;
         }
     } else {
         if (!base) die_usage("the base model (BASE.gguf) is required, or --resume CKPT%s%s", "", "");
-        if (!data) die_usage("--data CHAT.jsonl (the conversations) is required%s%s", "", "");
-        if (!out) die_usage("-o OUT (the output directory) is required%s%s", "", "");
+        if (!f.data) die_usage("--data CHAT.jsonl (the conversations) is required%s%s", "", "");
+        if (!f.out) die_usage("-o OUT (the output directory) is required%s%s", "", "");
         if (rank > 0) {
             c.lora.rank = (int32_t)rank;
             c.lora.alpha = alpha > 0 ? alpha : (float)rank;
@@ -210,19 +172,19 @@ int yan_cmd_finetune(int argc, char **argv) {
         } else if (alpha >= 0 || targets || c.exact_base) {
             die_usage("--lora-alpha, --lora-targets and --exact-base need --lora-rank R%s%s", "", "");
         }
-        c.lr = lr > 0 ? lr : rank > 0 ? 2e-4f : 2e-5f;
-        if (steps >= 0) {
-            c.steps = steps;
+        if (c.lr <= 0) c.lr = rank > 0 ? 2e-4f : 2e-5f;
+        if (f.steps >= 0) {
+            c.steps = f.steps;
             c.epochs = 0;
         }
         if (epochs >= 0) c.epochs = epochs;
         if (chat) opt_str("--chat-template", chat, c.chat_template, sizeof c.chat_template);
     }
     if (base) opt_str("BASE", base, c.base_path, sizeof c.base_path);
-    if (data) opt_str("--data", data, c.sft_data, sizeof c.sft_data);
+    if (f.data) opt_str("--data", f.data, c.sft_data, sizeof c.sft_data);
     if (val) opt_str("--val-data", val, c.sft_val, sizeof c.sft_val);
-    if (out) opt_str("-o", out, c.out_dir, sizeof c.out_dir);
-    if (eval_every >= 0) c.eval_every = eval_every;
-    if (ckpt_every >= 0) c.ckpt_every = ckpt_every;
-    return cmd_train_session(&c, resume, quiet, log_every, "yan finetune");
+    if (f.out) opt_str("-o", f.out, c.out_dir, sizeof c.out_dir);
+    if (f.eval_every >= 0) c.eval_every = f.eval_every;
+    if (f.ckpt_every >= 0) c.ckpt_every = f.ckpt_every;
+    return cmd_train_session(&c, resume, quiet, f.log_every, "yan finetune");
 }

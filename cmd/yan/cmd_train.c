@@ -1,6 +1,7 @@
 /* cmd_train.c — `yan train`: pre-train a small llama model on a data
  * directory from `yan data prepare`, or resume from a checkpoint. A thin
- * shell over src/train/trainer.h: parses the flags into a yan_train_config,
+ * shell over src/train/trainer.h: parses the flags into a yan_train_config
+ * (those shared with `yan finetune` in train_flags.c),
  * prints the trainer's events (a live progress line on stderr, evaluations,
  * samples and checkpoints on stdout; only MPI rank 0 prints) and maps
  * failures to exit codes: 0 done, 1 error, 2 bad usage, 3 training diverged.
@@ -8,11 +9,8 @@
  * checkpoint; a second one ends the process at once.
  * `yan finetune` (cmd_finetune.c) runs through the same session
  * (cmd_train_session): the same progress, signals and exit codes. */
-#include "cmd.h"
+#include "train_flags.h"
 
-#include "train/trainer.h"
-
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <time.h>
@@ -40,28 +38,24 @@ static void usage(FILE *f) {
             "training:\n"
             "  --batch B           sequences per micro-batch, over all processes (default 8)\n"
             "  --seq T             tokens per sequence (default 128)\n"
-            "  --accum K           micro-batches per optimizer step (default 1)\n"
+            CMD_TRAIN_HELP_ACCUM
             "  --steps N           optimizer steps in all (default 1000)\n"
             "  --lr X              peak learning rate (default 1e-3)\n"
-            "  --min-lr X          learning rate at the last step (default lr/10)\n"
-            "  --warmup N          linear warmup steps, then cosine decay (default 5%% of steps)\n"
+            CMD_TRAIN_HELP_SCHEDULE
             "  --wd X              AdamW weight decay (default 0.1)\n"
             "  --beta2 X           AdamW beta2 (default 0.95)\n"
-            "  --clip X            gradient-norm clipping; 0 = off (default 1)\n"
+            CMD_TRAIN_HELP_CLIP
             "  --seed N            initialisation and sampling seed (default 1337)\n"
             "  --threads N         threads per process (default: all cores, shared among the\n"
             "                      processes of an MPI job on one machine)\n"
             "reporting:\n"
-            "  --eval-every N      validation loss every N steps and at the end; 0 = off (default 100)\n"
+            CMD_TRAIN_HELP_EVAL_EVERY
             "  --eval-batches N    validation batches, always the same ones (default 8)\n"
             "  --sample-every N    print a generated sample every N steps; 0 = off (default 0)\n"
             "  --sample-tokens N   tokens per sample (default 48)\n"
             "  --sample-temp X     sampling temperature; 0 = greedy (default 0.8)\n"
             "  --sample-prompt S   text the samples continue (default: a new document)\n"
-            "  --ckpt-every N      checkpoint every N steps; 0 = only at the end (default 100)\n"
-            "  --log-every N       without a terminal: a progress line every N steps (default 10)\n"
-            "  --stop-after N      end this run after step N as if interrupted (resume later)\n"
-            "  -q, --quiet         no progress line\n"
+            CMD_TRAIN_HELP_RUN
             "resuming:\n"
             "  --resume CKPT       continue the run saved in CKPT: the same model, data and\n"
             "                      hyper-parameters; the losses are bit-identical to an\n"
@@ -92,30 +86,6 @@ static void on_signal(int sig) {
 }
 
 static int64_t opt_i64(const char *opt, const char *val) { return (int64_t)cmd_int(opt, val); }
-
-static float opt_f32(const char *opt, const char *val) {
-    double v = cmd_float(opt, val);
-    if (v > 3.0e38) {
-        fprintf(stderr, "yan train: %s: '%s' is too large\n", opt, val);
-        exit(2);
-    }
-    return (float)v;
-}
-
-static uint64_t opt_u64(const char *opt, const char *val) {
-    char *end;
-    if (!val) {
-        fprintf(stderr, "yan train: %s needs a value\n", opt);
-        exit(2);
-    }
-    errno = 0;
-    unsigned long long v = strtoull(val, &end, 10);
-    if (errno || *end || end == val || val[0] == '-') {
-        fprintf(stderr, "yan train: %s: '%s' is not a non-negative integer\n", opt, val);
-        exit(2);
-    }
-    return (uint64_t)v;
-}
 
 static void opt_str(const char *opt, const char *val, char *dst, size_t cap) {
     if (!val) {
@@ -250,10 +220,10 @@ static bool on_event(const yan_train_event *ev, void *ud) {
 
 /* ------------------------------------------------------------------- main */
 
-/* Flags that fix the numbers of a run: not accepted with --resume. */
-static const char *const FIXED[] = {"--preset", "--layers", "--dim", "--heads", "--kv-heads", "--ff", "--ctx",
-                                    "--tied", "--batch", "--seq", "--accum", "--lr", "--min-lr", "--warmup",
-                                    "--wd", "--beta2", "--clip", "--seed"};
+/* This command's flags that fix the numbers of a run: not accepted with
+ * --resume (cmd_train_flag notes the shared ones). */
+static const char *const FIXED[] = {"--preset", "--layers", "--dim", "--heads",
+                                    "--kv-heads", "--ff", "--ctx", "--tied"};
 
 static int default_threads(void) {
     /* processes of an MPI job on this machine share its cores */
@@ -265,17 +235,14 @@ static int default_threads(void) {
     return t < 1 ? 1 : t;
 }
 
-int cmd_train_session(yan_train_config *c, const char *resume, bool quiet, int64_t log_every, const char *prog);
-
 int yan_cmd_train(int argc, char **argv) {
     yan_train_config c = yan_train_config_default();
-    const char *resume = NULL, *preset = NULL, *out = NULL, *data = NULL;
-    int64_t layers = -1, dim = -1, heads = -1, kv_heads = -1, ff = -1, ctx = -1, steps = -1;
+    cmd_train_flags f = cmd_train_flags_init("yan train", false);
+    const char *preset = NULL;
+    int64_t layers = -1, dim = -1, heads = -1, kv_heads = -1, ff = -1, ctx = -1;
     bool tied = false, quiet = false;
-    const char *fixed_given = NULL;
-    int64_t log_every = 10;
     /* reporting flags given on the command line (applied over a checkpoint's) */
-    int64_t eval_every = -1, eval_batches = -1, sample_every = -1, sample_tokens = -1, ckpt_every = -1;
+    int64_t eval_batches = -1, sample_every = -1, sample_tokens = -1;
     float sample_temp = -1;
     const char *sample_prompt = NULL;
 
@@ -287,66 +254,53 @@ int yan_cmd_train(int argc, char **argv) {
             return 0;
         }
         for (size_t k = 0; k < sizeof FIXED / sizeof FIXED[0]; k++)
-            if (!strcmp(a, FIXED[k]) && !fixed_given) fixed_given = FIXED[k];
-        bool flag = true; /* takes no value */
-        if (!strcmp(a, "--tied")) tied = true;
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
-        else {
-            flag = false;
-            if (!strcmp(a, "--data")) data = v;
-            else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--resume")) resume = v;
-            else if (!strcmp(a, "--preset")) preset = v;
-            else if (!strcmp(a, "--layers")) layers = opt_i64(a, v);
-            else if (!strcmp(a, "--dim")) dim = opt_i64(a, v);
-            else if (!strcmp(a, "--heads")) heads = opt_i64(a, v);
-            else if (!strcmp(a, "--kv-heads")) kv_heads = opt_i64(a, v);
-            else if (!strcmp(a, "--ff")) ff = opt_i64(a, v);
-            else if (!strcmp(a, "--ctx")) ctx = opt_i64(a, v);
-            else if (!strcmp(a, "--batch")) c.batch = cmd_int(a, v);
-            else if (!strcmp(a, "--seq")) c.seq = cmd_int(a, v);
-            else if (!strcmp(a, "--accum")) c.accum = cmd_int(a, v);
-            else if (!strcmp(a, "--steps")) steps = opt_i64(a, v);
-            else if (!strcmp(a, "--lr")) c.lr = opt_f32(a, v);
-            else if (!strcmp(a, "--min-lr")) c.min_lr = opt_f32(a, v);
-            else if (!strcmp(a, "--warmup")) c.warmup = opt_i64(a, v);
-            else if (!strcmp(a, "--wd")) c.weight_decay = opt_f32(a, v);
-            else if (!strcmp(a, "--beta2")) c.beta2 = opt_f32(a, v);
-            else if (!strcmp(a, "--clip")) c.clip = opt_f32(a, v);
-            else if (!strcmp(a, "--seed")) c.seed = opt_u64(a, v);
-            else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) c.threads = cmd_int(a, v);
-            else if (!strcmp(a, "--eval-every")) eval_every = opt_i64(a, v);
-            else if (!strcmp(a, "--eval-batches")) eval_batches = opt_i64(a, v);
-            else if (!strcmp(a, "--sample-every")) sample_every = opt_i64(a, v);
-            else if (!strcmp(a, "--sample-tokens")) sample_tokens = opt_i64(a, v);
-            else if (!strcmp(a, "--sample-temp")) sample_temp = opt_f32(a, v);
-            else if (!strcmp(a, "--sample-prompt")) sample_prompt = v;
-            else if (!strcmp(a, "--ckpt-every")) ckpt_every = opt_i64(a, v);
-            else if (!strcmp(a, "--log-every")) log_every = opt_i64(a, v);
-            else if (!strcmp(a, "--stop-after")) c.stop_after = opt_i64(a, v);
-            else {
-                if (a[0] == '-' && a[1]) fprintf(stderr, "yan train: unknown option '%s'\n", a);
-                else fprintf(stderr, "yan train: unexpected argument '%s'\n", a);
-                fprintf(stderr, "'yan train --help' lists the options\n");
-                return 2;
-            }
-            if (!v) {
-                fprintf(stderr, "yan train: %s needs a value\n", a);
-                return 2;
-            }
-            i++;
+            if (!strcmp(a, FIXED[k]) && !f.fixed) f.fixed = FIXED[k];
+        int r = cmd_train_flag(&f, &c, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--tied")) {
+            tied = true;
+            continue;
         }
-        (void)flag;
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+            continue;
+        }
+        if (!strcmp(a, "--preset")) preset = v;
+        else if (!strcmp(a, "--layers")) layers = opt_i64(a, v);
+        else if (!strcmp(a, "--dim")) dim = opt_i64(a, v);
+        else if (!strcmp(a, "--heads")) heads = opt_i64(a, v);
+        else if (!strcmp(a, "--kv-heads")) kv_heads = opt_i64(a, v);
+        else if (!strcmp(a, "--ff")) ff = opt_i64(a, v);
+        else if (!strcmp(a, "--ctx")) ctx = opt_i64(a, v);
+        else if (!strcmp(a, "--eval-batches")) eval_batches = opt_i64(a, v);
+        else if (!strcmp(a, "--sample-every")) sample_every = opt_i64(a, v);
+        else if (!strcmp(a, "--sample-tokens")) sample_tokens = opt_i64(a, v);
+        else if (!strcmp(a, "--sample-temp")) {
+            if (cmd_train_f32(&f, a, v, &sample_temp)) return 2;
+        } else if (!strcmp(a, "--sample-prompt")) sample_prompt = v;
+        else {
+            if (a[0] == '-' && a[1]) fprintf(stderr, "yan train: unknown option '%s'\n", a);
+            else fprintf(stderr, "yan train: unexpected argument '%s'\n", a);
+            fprintf(stderr, "'yan train --help' lists the options\n");
+            return 2;
+        }
+        if (!v) {
+            fprintf(stderr, "yan train: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
     }
-    if (log_every < 1) log_every = 1;
+    if (f.log_every < 1) f.log_every = 1;
 
     /* the configuration: from a checkpoint or from the flags */
+    const char *resume = f.resume;
     if (resume) {
-        if (fixed_given) {
+        if (f.fixed) {
             fprintf(stderr,
                     "yan train: %s cannot be changed when resuming: the checkpoint fixes the model and the "
                     "hyper-parameters (start a new run instead)\n",
-                    fixed_given);
+                    f.fixed);
             return 2;
         }
         yan_status s = yan_ckpt_read_config(resume, &c);
@@ -363,12 +317,12 @@ int yan_cmd_train(int argc, char **argv) {
             if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) c.stop_after = opt_i64(argv[i], argv[i + 1]);
         }
     } else {
-        if (!data) {
+        if (!f.data) {
             fprintf(stderr, "yan train: --data DIR is required (a directory made by `yan data prepare`), "
                             "or --resume CKPT\n");
             return 2;
         }
-        if (!out) {
+        if (!f.out) {
             fprintf(stderr, "yan train: -o OUT (the output directory) is required\n");
             return 2;
         }
@@ -390,17 +344,17 @@ int yan_cmd_train(int argc, char **argv) {
         if (ctx >= 0) c.model.n_ctx = (int32_t)ctx;
         if (tied) c.model.tied_output = true;
     }
-    if (data) opt_str("--data", data, c.data_dir, sizeof c.data_dir);
-    if (out) opt_str("-o", out, c.out_dir, sizeof c.out_dir);
-    if (steps >= 0) c.steps = steps;
-    if (eval_every >= 0) c.eval_every = eval_every;
+    if (f.data) opt_str("--data", f.data, c.data_dir, sizeof c.data_dir);
+    if (f.out) opt_str("-o", f.out, c.out_dir, sizeof c.out_dir);
+    if (f.steps >= 0) c.steps = f.steps;
+    if (f.eval_every >= 0) c.eval_every = f.eval_every;
     if (eval_batches >= 0) c.eval_batches = (int32_t)eval_batches;
     if (sample_every >= 0) c.sample_every = sample_every;
     if (sample_tokens >= 0) c.sample_tokens = (int32_t)sample_tokens;
     if (sample_temp >= 0) c.sample_temp = sample_temp;
     if (sample_prompt) opt_str("--sample-prompt", sample_prompt, c.sample_prompt, sizeof c.sample_prompt);
-    if (ckpt_every >= 0) c.ckpt_every = ckpt_every;
-    return cmd_train_session(&c, resume, quiet, log_every, "yan train");
+    if (f.ckpt_every >= 0) c.ckpt_every = f.ckpt_every;
+    return cmd_train_session(&c, resume, quiet, f.log_every, "yan train");
 }
 
 int cmd_train_session(yan_train_config *cfg, const char *resume, bool quiet, int64_t log_every, const char *prog) {

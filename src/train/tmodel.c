@@ -39,17 +39,15 @@
  * (BT, V) and their row log-sum-exp. The backward overwrites the logits with
  * their gradient.
  *
- * LoRA mode (tmodel.h) changes only the linear layers: each of the four
- * per-layer products (q|k|v, o, gate|up, down) becomes the frozen base
- * product (lin_fwd / lin_dx: yan_sgemm on the f32 base; for a mapped base
- * yan_matmul or dequantized tiles of rows forward, the tiles backward) plus,
- * per adapted matrix in the group,
- * h = s x A^T (kept, (BT, r)) and y[:, rows] += h B^T; its backward
- * dB += dy^T h, du = s dy B, dA += du^T x, dx += du A. The norms, the
- * attention, SwiGLU and the loss are shared with full training; the base
- * gets no gradient. The full-training path does not go through any of it.
- * Dependencies: gemm.h, pool.h, gguf.h, tensor.h (dequantize), tokenizer. */
-#include "train/tmodel.h"
+ * LoRA mode (tmodel.h; its targets, adapters, frozen base and the base's
+ * products are in tlora.c) shares everything here but the linear layers:
+ * the forward and backward_lora call yan_tlorai_group_fwd / _bwd in place of
+ * the GEMMs, the norm weights (and an f32 base's embedding) come from
+ * m->base, and the base gets no gradient. tmodel_impl.h holds the structs
+ * both files use.
+ * Dependencies: tmodel_impl.h, tlora.c, gemm.h, pool.h, gguf.h, tensor.h
+ * (dequantize), tokenizer. */
+#include "train/tmodel_impl.h"
 
 #include <math.h>
 
@@ -57,89 +55,7 @@
 #include "tensor/tensor.h"
 #include "tokenizer/tok_gguf.h"
 
-#define ALIGN_F 16   /* floats: 64 bytes */
 #define RB 64        /* attention query rows per block */
-
-/* ------------------------------------------------------------ allocation */
-
-/* ------------------------------------------------------------ activations */
-
-typedef struct {
-    int64_t attn_norm, wqkv, wo, ffn_norm, wgu, wdown; /* offsets into params / grads (LoRA: into base) */
-} layer_off;
-
-/* A frozen base matrix of LoRA mode, (rows x in): f32 rows, or up to three
- * stacked row ranges in their GGUF types (the fused q|k|v and gate|up). */
-typedef struct {
-    const float *f32;        /* (rows, in) row-major; NULL: the parts */
-    int n_parts;
-    yan_mat part[3];
-    int64_t rows, in;
-} wref;
-
-/* One adapted matrix W (out x in) of LoRA mode. */
-typedef struct {
-    int64_t a, b;            /* offsets of lora_a (r, in) and lora_b (out, r); -1: not adapted */
-    int64_t in, out, row0;   /* W's shape; its first row in the group's fused output */
-    float *h;                /* (BTmax, r): s x A^T of the last forward */
-} adapter;
-
-/* The four linear groups of a layer: q|k|v, o, gate|up, down. */
-enum { G_QKV, G_O, G_GU, G_DOWN, N_GROUPS };
-static const int GROUP_FIRST[N_GROUPS + 1] = {0, 3, 4, 6, 7}; /* targets of group g: [first[g], first[g+1]) */
-
-typedef struct {
-    wref w[N_GROUPS];        /* (QKVD, C), (C, C), (2FF, C), (C, FF) */
-    adapter ad[YAN_LORA_N_TARGETS];
-} lora_layer;
-
-struct yan_tact {
-    int B, T;                /* of the last forward */
-    bool has_targets;
-    bool backward_done;      /* the logits of the last forward are now their gradient */
-    int64_t n_targets;
-    int64_t BTmax;
-    int nth;
-    layer_off *lo;           /* (L) */
-    int64_t off_embd, off_onorm, off_out;
-    int32_t *inputs, *targets; /* (BTmax) copies of the last forward's ids */
-    float *rope;             /* (Tmax, HD): HD/2 cosines then HD/2 sines per position */
-    float *resid;            /* (L + 1, BT, C): input of layer l; [L] = final norm input */
-    float *resid_mid;        /* (L, BT, C) */
-    float *xn1, *xn2;        /* (L, BT, C) */
-    float *rstd1, *rstd2;    /* (L, BT) */
-    float *qkv;              /* (L, BT, QKVD) */
-    float *lse;              /* (L, B, NH, T) attention row log-sum-exp */
-    float *att;              /* (L, BT, C) */
-    float *gu;               /* (L, BT, 2FF) */
-    float *h;                /* (L, BT, FF) */
-    float *xnf;              /* (BT, C) */
-    float *rstdf;            /* (BT) */
-    float *logits;           /* (BT, V); the backward turns them into dlogits */
-    float *lse_out;          /* (BT) */
-    float *row_loss;         /* (BT) */
-    /* backward scratch */
-    float *dres;             /* (BT, C) gradient of the residual stream */
-    float *dxn;              /* (BT, C) gradient of a norm output / attention output */
-    float *dh;               /* (BT, FF) */
-    float *dbig;             /* (BT, max(2FF, QKVD)): dgu or dqkv */
-    float *dkh, *dvh;        /* (BT, C) per query head dK, dV before the GQA sum */
-    float *scr;              /* (nth, scr_stride) attention scratch */
-    int64_t scr_stride;
-    uint8_t *block;          /* the one allocation behind the buffers above */
-    /* LoRA mode */
-    lora_layer *ll;          /* (L) */
-    wref w_out;              /* (V, C) output projection (token_embd when tied) */
-    yan_mat embd_q;          /* mapped: token_embd in its GGUF type; data NULL otherwise */
-    yan_mat *bm;             /* mapped: (n_base_tensors) the matrices in the mapping */
-    float *du;               /* (BTmax, r) adapter backward scratch */
-    float *tile;             /* mapped: (tile_rows, max(C, FF)) dequantized rows */
-    int64_t tile_rows;       /* rows per tile (<= tile_alloc) */
-    int64_t tile_alloc;      /* rows the tile holds */
-    bool qfwd;               /* mapped: forward with yan_matmul (quantized activations) */
-    void *qact;              /* mapped: (BTmax) activation rows quantized for yan_matmul */
-    uint8_t *lblock;         /* the allocation behind h, du and tile */
-};
 
 /* -------------------------------------------------------- vector kernels */
 
@@ -452,73 +368,7 @@ yan_status yan_tconfig_check(const yan_tconfig *c) {
     return YAN_OK;
 }
 
-/* ------------------------------------------------------------ LoRA targets */
-
-static const char *const TARGET_NAME[YAN_LORA_N_TARGETS] = {"q", "k", "v", "o", "gate", "up", "down"};
-static const char *const TARGET_TENSOR[YAN_LORA_N_TARGETS] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
-                                                              "ffn_gate", "ffn_up", "ffn_down"};
-
-const char *yan_tlora_target_name(int i) { return i >= 0 && i < YAN_LORA_N_TARGETS ? TARGET_NAME[i] : "?"; }
-const char *yan_tlora_target_tensor(int i) { return i >= 0 && i < YAN_LORA_N_TARGETS ? TARGET_TENSOR[i] : "?"; }
-
-yan_status yan_tlora_parse_targets(const char *list, uint32_t *out) {
-    *out = 0;
-    if (!list) return yan_fail(YAN_ERR_INVALID_ARG, "no LoRA targets given");
-    const char *p = list;
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        const char *w = p;
-        size_t wn = n;
-        while (wn && (*w == ' ' || *w == '\t')) w++, wn--;
-        while (wn && (w[wn - 1] == ' ' || w[wn - 1] == '\t')) wn--;
-        if (wn) {
-            int k = -1;
-            for (int i = 0; i < YAN_LORA_N_TARGETS && k < 0; i++)
-                if ((wn == strlen(TARGET_NAME[i]) && !memcmp(w, TARGET_NAME[i], wn)) ||
-                    (wn == strlen(TARGET_TENSOR[i]) && !memcmp(w, TARGET_TENSOR[i], wn)))
-                    k = i;
-            if (k >= 0) *out |= 1u << k;
-            else if (wn == 3 && !memcmp(w, "all", 3)) *out |= YAN_LORA_ALL;
-            else {
-                *out = 0;
-                return yan_fail(YAN_ERR_INVALID_ARG,
-                                "unknown LoRA target '%.*s' (known: q, k, v, o, gate, up, down, or all)",
-                                (int)(wn > 64 ? 64 : wn), w);
-            }
-        }
-        p += n;
-        if (*p == ',') p++;
-    }
-    if (!*out) return yan_fail(YAN_ERR_INVALID_ARG, "no LoRA targets given (known: q, k, v, o, gate, up, down, all)");
-    return YAN_OK;
-}
-
-void yan_tlora_targets_str(uint32_t targets, char *buf, size_t cap) {
-    size_t o = 0;
-    if (cap) buf[0] = 0;
-    for (int i = 0; i < YAN_LORA_N_TARGETS; i++)
-        if (targets & (1u << i)) {
-            int n = snprintf(buf + o, cap > o ? cap - o : 0, "%s%s", o ? "," : "", TARGET_NAME[i]);
-            if (n > 0) o += (size_t)n;
-            if (o >= cap) break;
-        }
-}
-
 /* ------------------------------------------------------------ new / free */
-
-static void add_tensor(yan_tparam *tab, int *n_tab, int64_t *off, const char *name, int64_t ne0, int64_t ne1,
-                       bool decay, bool fused) {
-    yan_tparam *t = &tab[(*n_tab)++];
-    size_t len = strlen(name);
-    YAN_ASSERT(len < sizeof t->name);
-    memcpy(t->name, name, len + 1);
-    t->ne0 = ne0;
-    t->ne1 = ne1;
-    if (!fused) *off = (*off + ALIGN_F - 1) / ALIGN_F * ALIGN_F;
-    t->offset = *off;
-    t->decay = decay;
-    *off += ne0 * ne1;
-}
 
 /* The llama tensor table into tab; returns the floats of its block. With
  * no_mats (a mapped base) the matrices get offset -1 and take no floats. */
@@ -549,33 +399,6 @@ static int64_t build_table(const yan_tconfig *c, bool no_mats, yan_tparam *tab, 
     add_tensor(tab, n_tab, &off, "output_norm.weight", C, 1, false, false);
     if (!c->tied_output) MAT("output.weight", C, c->n_vocab, false);
 #undef MAT
-    return (off + ALIGN_F - 1) / ALIGN_F * ALIGN_F;
-}
-
-/* (in, out, first row in the fused group) of LoRA target k */
-static void target_shape(const yan_tconfig *c, int k, int64_t *in, int64_t *out, int64_t *row0) {
-    const int64_t C = c->n_embd, KD = (int64_t)c->n_head_kv * (C / c->n_head), FF = c->n_ff;
-    static const int kind[YAN_LORA_N_TARGETS] = {0, 1, 1, 0, 2, 2, 3};
-    *in = k == 6 ? FF : C;
-    *out = kind[k] == 0 ? C : kind[k] == 1 ? KD : kind[k] == 2 ? FF : C;
-    *row0 = k == 1 ? C : k == 2 ? C + KD : k == 5 ? FF : 0;
-}
-
-/* The adapter table: per layer, per enabled target, lora_a then lora_b. */
-static int64_t build_lora_table(const yan_tconfig *c, const yan_tlora *lo, yan_tparam *tab, int *n_tab) {
-    int64_t off = 0;
-    char b[96];
-    *n_tab = 0;
-    for (int l = 0; l < c->n_layer; l++)
-        for (int k = 0; k < YAN_LORA_N_TARGETS; k++) {
-            if (!(lo->targets & (1u << k))) continue;
-            int64_t in, out, row0;
-            target_shape(c, k, &in, &out, &row0);
-            snprintf(b, sizeof b, "blk.%d.%s.weight.lora_a", l, TARGET_TENSOR[k]);
-            add_tensor(tab, n_tab, &off, b, in, lo->rank, true, false);
-            snprintf(b, sizeof b, "blk.%d.%s.weight.lora_b", l, TARGET_TENSOR[k]);
-            add_tensor(tab, n_tab, &off, b, lo->rank, out, true, false);
-        }
     return (off + ALIGN_F - 1) / ALIGN_F * ALIGN_F;
 }
 
@@ -640,55 +463,6 @@ static void rope_table(float *tab, int T, int HD, float base) {
     }
 }
 
-static int base_index(const yan_tmodel *m, const char *name) {
-    for (int i = 0; i < m->n_base_tensors; i++)
-        if (!strcmp(m->base_tensors[i].name, name)) return i;
-    return -1;
-}
-
-/* Point the LoRA wrefs at the base: f32 rows of the block, or the mapped
- * matrices (a->bm, filled by the loader). */
-static void lora_bind(yan_tmodel *m) {
-    yan_tact *a = m->act;
-    const yan_tconfig *c = &m->cfg;
-    const int64_t C = c->n_embd, KD = (int64_t)c->n_head_kv * (C / c->n_head), FF = c->n_ff, V = c->n_vocab;
-    static const char *const parts[N_GROUPS][3] = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"},
-                                                   {"ffn_gate", "ffn_up"}, {"ffn_down"}};
-    const int64_t rows[N_GROUPS] = {C + 2 * KD, C, 2 * FF, C}, ins[N_GROUPS] = {C, C, C, FF};
-    char b[64];
-    for (int l = 0; l < c->n_layer; l++) {
-        const layer_off *o = &a->lo[l];
-        const int64_t off[N_GROUPS] = {o->wqkv, o->wo, o->wgu, o->wdown};
-        for (int g = 0; g < N_GROUPS; g++) {
-            wref *w = &a->ll[l].w[g];
-            memset(w, 0, sizeof *w);
-            w->rows = rows[g];
-            w->in = ins[g];
-            if (!m->mapped) {
-                w->f32 = m->base + off[g];
-                continue;
-            }
-            for (int p = 0; p < 3 && parts[g][p]; p++) {
-                snprintf(b, sizeof b, "blk.%d.%s.weight", l, parts[g][p]);
-                int i = base_index(m, b);
-                YAN_ASSERT(i >= 0);
-                w->part[w->n_parts++] = a->bm[i];
-            }
-        }
-    }
-    memset(&a->w_out, 0, sizeof a->w_out);
-    a->w_out.rows = V;
-    a->w_out.in = C;
-    if (!m->mapped) {
-        a->w_out.f32 = m->base + a->off_out;
-        return;
-    }
-    int ie = base_index(m, "token_embd.weight"), io = base_index(m, "output.weight");
-    a->embd_q = a->bm[ie];
-    a->w_out.n_parts = 1;
-    a->w_out.part[0] = a->bm[c->tied_output ? ie : io];
-}
-
 /* A model for full training (lora NULL) or LoRA mode (mapped: the base
  * matrices will be bound to a file mapping by the loader). */
 static yan_status create(const yan_tconfig *cfg, const yan_tlora *lora, bool mapped, int B, int T, int n_threads,
@@ -700,14 +474,7 @@ static yan_status create(const yan_tconfig *cfg, const yan_tlora *lora, bool map
     if (B < 1 || T < 1 || T > cfg->n_ctx)
         return yan_fail(YAN_ERR_INVALID_ARG, "yan_tmodel_new: batch %d x %d tokens is invalid (need B >= 1, 1 <= T <= n_ctx %d)",
                         B, T, cfg->n_ctx);
-    if (lora) {
-        if (lora->rank < 1 || lora->rank > 65536)
-            return yan_fail(YAN_ERR_INVALID_ARG, "LoRA rank %d is out of range [1, 65536]", lora->rank);
-        if (!(lora->alpha > 0) || !isfinite(lora->alpha))
-            return yan_fail(YAN_ERR_INVALID_ARG, "LoRA alpha must be a positive number");
-        if (!lora->targets || (lora->targets & ~(uint32_t)YAN_LORA_ALL))
-            return yan_fail(YAN_ERR_INVALID_ARG, "LoRA targets: none or unknown bits (0x%x)", lora->targets);
-    }
+    if (lora && (st = yan_tlorai_check(lora))) return st;
     yan_tmodel *m = yan_calloc(1, sizeof *m);
     if (!m) return yan_fail(YAN_ERR_NOMEM, "out of memory creating a model");
     m->cfg = *cfg;
@@ -724,7 +491,7 @@ static yan_status create(const yan_tconfig *cfg, const yan_tlora *lora, bool map
         m->mapped = mapped;
         if (!(m->base_tensors = yan_calloc((size_t)(9 * L + 3), sizeof *m->base_tensors))) goto nomem;
         m->n_base = build_table(cfg, mapped, m->base_tensors, &m->n_base_tensors);
-        m->n_params = build_lora_table(cfg, lora, m->tensors, &m->n_tensors);
+        m->n_params = yan_tlorai_build_table(cfg, lora, m->tensors, &m->n_tensors);
         tab = m->base_tensors;
         n_tab = m->n_base_tensors;
     } else {
@@ -776,52 +543,7 @@ static yan_status create(const yan_tconfig *cfg, const yan_tlora *lora, bool map
     memset(m->params, 0, (size_t)m->n_params * sizeof(float));
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
     rope_table(a->rope, T, cfg->n_embd / cfg->n_head, cfg->rope_base);
-    if (lora) {
-        /* the base block, the adapters' h, the backward scratch and the tile */
-        const int64_t r = lora->rank, BTm = a->BTmax;
-        const int64_t max_in = cfg->n_ff > cfg->n_embd ? cfg->n_ff : cfg->n_embd;
-        int n_ad = 0;
-        for (int k = 0; k < YAN_LORA_N_TARGETS; k++) n_ad += (lora->targets >> k) & 1;
-        const int64_t hbytes = (BTm * r * (int64_t)sizeof(float) + 63) & ~(int64_t)63;
-        int64_t tile_floats = 0;
-        if (mapped) {
-            const int64_t C = cfg->n_embd, KD = (int64_t)cfg->n_head_kv * (C / cfg->n_head);
-            int64_t max_rows = cfg->n_vocab;
-            if (C + 2 * KD > max_rows) max_rows = C + 2 * KD;
-            if (2 * (int64_t)cfg->n_ff > max_rows) max_rows = 2 * (int64_t)cfg->n_ff;
-            a->tile_rows = YAN_TMODEL_TILE_FLOATS / max_in;
-            if (a->tile_rows < 1) a->tile_rows = 1;
-            if (a->tile_rows > max_rows) a->tile_rows = max_rows;
-            tile_floats = a->tile_rows * max_in;
-            a->tile_alloc = a->tile_rows;
-        }
-        size_t lbytes = (size_t)(hbytes * ((int64_t)n_ad * L + 1)) + (size_t)tile_floats * sizeof(float);
-        m->base = yan_malloc64((size_t)(m->n_base ? m->n_base : 1) * sizeof(float));
-        a->lblock = yan_malloc64(lbytes);
-        a->ll = yan_calloc((size_t)L, sizeof *a->ll);
-        if (mapped) a->bm = yan_calloc((size_t)m->n_base_tensors, sizeof *a->bm);
-        if (!m->base || !a->lblock || !a->ll || (mapped && !a->bm)) goto nomem;
-        memset(m->base, 0, (size_t)m->n_base * sizeof(float));
-        uint8_t *pos = a->lblock;
-        a->du = (float *)pos;
-        pos += hbytes;
-        for (int l = 0; l < L; l++)
-            for (int k = 0; k < YAN_LORA_N_TARGETS; k++) {
-                adapter *ad = &a->ll[l].ad[k];
-                target_shape(cfg, k, &ad->in, &ad->out, &ad->row0);
-                ad->a = ad->b = -1;
-                if (!(lora->targets & (1u << k))) continue;
-                char b[96];
-                snprintf(b, sizeof b, "blk.%d.%s.weight.lora_a", l, TARGET_TENSOR[k]);
-                ad->a = yan_tmodel_find(m, b)->offset;
-                snprintf(b, sizeof b, "blk.%d.%s.weight.lora_b", l, TARGET_TENSOR[k]);
-                ad->b = yan_tmodel_find(m, b)->offset;
-                ad->h = (float *)pos;
-                pos += hbytes;
-            }
-        a->tile = mapped ? (float *)pos : NULL;
-        if (!mapped) lora_bind(m);
-    }
+    if (lora && !yan_tlorai_alloc(m)) goto nomem; /* the base block, the adapters' buffers */
     *out = m;
     return YAN_OK;
 nomem:
@@ -869,11 +591,6 @@ const yan_tparam *yan_tmodel_find(const yan_tmodel *m, const char *name) {
     return NULL;
 }
 
-const yan_tparam *yan_tmodel_find_base(const yan_tmodel *m, const char *name) {
-    int i = m->base_tensors ? base_index(m, name) : -1;
-    return i >= 0 ? &m->base_tensors[i] : NULL;
-}
-
 static void ph_zero_grad(void *ud, int ith, int nth) {
     yan_tmodel *m = ud;
     int64_t a = m->n_params * ith / nth, b = m->n_params * (ith + 1) / nth;
@@ -881,18 +598,6 @@ static void ph_zero_grad(void *ud, int ith, int nth) {
 }
 
 void yan_tmodel_zero_grad(yan_tmodel *m) { yan_pool_run(m->pool, ph_zero_grad, m); }
-
-void yan_tmodel_set_mapped_forward(yan_tmodel *m, bool quantized) {
-    if (m->mapped) m->act->qfwd = quantized;
-}
-
-void yan_tmodel_set_tile_rows(yan_tmodel *m, int64_t rows) {
-    yan_tact *a = m->act;
-    if (!m->mapped) return;
-    if (rows < 1) rows = 1;
-    if (rows > a->tile_alloc) rows = a->tile_alloc;
-    a->tile_rows = rows;
-}
 
 const float *yan_tmodel_logits(const yan_tmodel *m) { return m->act->logits; }
 int64_t yan_tmodel_n_targets(const yan_tmodel *m) { return m->act->n_targets; }
@@ -962,11 +667,6 @@ void yan_tmodel_init(yan_tmodel *m, uint64_t seed) {
 }
 
 /* ------------------------------------------------------------ row helpers */
-
-static inline void split(int64_t n, int ith, int nth, int64_t *a, int64_t *b) {
-    *a = n * ith / nth;
-    *b = n * (ith + 1) / nth;
-}
 
 static inline void rope_fwd(float *x, const float *cs, int half) {
     const float *sn = cs + half;
@@ -1102,150 +802,6 @@ static void ph_ce_fwd(void *ud, int ith, int nth) {
     }
 }
 
-/* ------------------------------------------------------------ LoRA products */
-
-typedef struct {
-    const wref *w;
-    int64_t r0, n;     /* rows [r0, r0 + n) of w */
-    float *tile;       /* (n, w->in) */
-} deq_job;
-
-/* tile = rows [r0, r0 + n) of a mapped matrix, decoded to f32 (rows split) */
-static void ph_dequant(void *ud, int ith, int nth) {
-    const deq_job *j = ud;
-    const wref *w = j->w;
-    int64_t a, b;
-    split(j->n, ith, nth, &a, &b);
-    for (int64_t i = a; i < b; i++) {
-        int64_t row = j->r0 + i;
-        int p = 0;
-        while (row >= w->part[p].ne1) row -= w->part[p++].ne1;
-        const yan_mat *q = &w->part[p];
-        yan_dequantize_row(q->type, (const uint8_t *)q->data + (size_t)row * q->row_bytes, j->tile + i * w->in,
-                           w->in);
-    }
-}
-
-typedef struct {
-    yan_pool *pool;
-    const yan_mat *w;
-    const float *x;    /* (T, w->ne0) */
-    int T;
-    void *scr;         /* the quantized activations */
-    float *y;
-    int64_t ldy;
-} qmm_job;
-
-/* y = x W^T with the inference kernels: activations quantized by token
- * ranges, barrier, then output rows split over the threads (each element is
- * computed alone: the thread count changes nothing). */
-static void ph_qmatmul(void *ud, int ith, int nth) {
-    const qmm_job *j = ud;
-    int64_t a, b;
-    split(j->T, ith, nth, &a, &b);
-    yan_matmul_prepare(j->w, j->x, j->T, (int)a, (int)b, j->scr);
-    yan_pool_barrier(j->pool);
-    const int64_t blocks = (j->w->ne1 + 15) / 16; /* row ranges start at multiples of 16, as the engine's */
-    split(blocks, ith, nth, &a, &b);
-    a *= 16;
-    b = b * 16 < j->w->ne1 ? b * 16 : j->w->ne1;
-    if (a < b) yan_matmul_rows(j->w, j->scr, j->x, j->T, j->y, j->ldy, a, b);
-}
-
-/* Whether yan_matmul is the fast way to multiply by w: the types and row
- * lengths its SIMD kernels take whole (q8_0 / q4_0 in groups of 128 values,
- * k-quants); anything else (f16, bf16, f32, short rows) goes through the
- * dequantized tiles, which were measured faster there. */
-static bool qmatmul_fast(const yan_mat *w) {
-    switch (w->type) {
-    case YAN_T_Q4_0:
-    case YAN_T_Q8_0: return w->ne0 % 128 == 0;
-    case YAN_T_Q4_K:
-    case YAN_T_Q5_K:
-    case YAN_T_Q6_K: return true;
-    default: return false;
-    }
-}
-
-/* y (BT, ldy) = x (BT, in) W^T for a frozen base matrix: yan_sgemm on f32
- * rows; on a mapped matrix part by part, with yan_matmul (qfwd and a fast
- * kernel) or on dequantized tiles of rows. */
-static void lin_fwd(yan_tmodel *m, const wref *w, const float *x, int64_t BT, float *y, int64_t ldy) {
-    if (w->f32) {
-        yan_sgemm(m->pool, false, true, BT, w->rows, w->in, x, w->in, w->f32, w->in, 0.0f, y, ldy);
-        return;
-    }
-    yan_tact *a = m->act;
-    int64_t row = 0;
-    for (int p = 0; p < w->n_parts; p++) {
-        const yan_mat *q = &w->part[p];
-        if (a->qfwd && qmatmul_fast(q)) {
-            qmm_job j = {m->pool, q, x, (int)BT, a->qact, y + row, ldy};
-            yan_pool_run(m->pool, ph_qmatmul, &j);
-        } else {
-            for (int64_t r0 = row; r0 < row + q->ne1; r0 += a->tile_rows) {
-                deq_job j = {w, r0, row + q->ne1 - r0 < a->tile_rows ? row + q->ne1 - r0 : a->tile_rows, a->tile};
-                yan_pool_run(m->pool, ph_dequant, &j);
-                yan_sgemm(m->pool, false, true, BT, j.n, w->in, x, w->in, a->tile, w->in, 0.0f, y + r0, ldy);
-            }
-        }
-        row += q->ne1;
-    }
-}
-
-/* dx (BT, in) = dy (BT, ldy) W for a frozen base matrix. */
-static void lin_dx(yan_tmodel *m, const wref *w, const float *dy, int64_t ldy, int64_t BT, float *dx) {
-    if (w->f32) {
-        yan_sgemm(m->pool, false, false, BT, w->in, w->rows, dy, ldy, w->f32, w->in, 0.0f, dx, w->in);
-        return;
-    }
-    yan_tact *a = m->act;
-    for (int64_t r0 = 0; r0 < w->rows; r0 += a->tile_rows) {
-        deq_job j = {w, r0, w->rows - r0 < a->tile_rows ? w->rows - r0 : a->tile_rows, a->tile};
-        yan_pool_run(m->pool, ph_dequant, &j);
-        yan_sgemm(m->pool, false, false, BT, w->in, j.n, dy + r0, ldy, a->tile, w->in, r0 ? 1.0f : 0.0f, dx, w->in);
-    }
-}
-
-static inline float lora_scale(const yan_tmodel *m) { return m->lora.alpha / (float)m->lora.rank; }
-
-/* Group g of layer l forward: y (BT, rows) = x W^T + the group's adapters. */
-static void lora_group_fwd(yan_tmodel *m, int l, int g, const float *x, int64_t BT, float *y) {
-    lora_layer *ll = &m->act->ll[l];
-    const wref *w = &ll->w[g];
-    const int64_t r = m->lora.rank;
-    const float s = lora_scale(m);
-    lin_fwd(m, w, x, BT, y, w->rows);
-    for (int k = GROUP_FIRST[g]; k < GROUP_FIRST[g + 1]; k++) {
-        const adapter *ad = &ll->ad[k];
-        if (ad->a < 0) continue;
-        yan_sgemm(m->pool, false, true, BT, r, ad->in, x, ad->in, m->params + ad->a, ad->in, 0.0f, ad->h, r);
-        for (int64_t i = 0; i < BT * r; i++) ad->h[i] *= s;
-        yan_sgemm(m->pool, false, true, BT, ad->out, r, ad->h, r, m->params + ad->b, r, 1.0f, y + ad->row0, w->rows);
-    }
-}
-
-/* Group g of layer l backward, dy (BT, rows): the adapters' gradients, and
- * dx (BT, in) = dy W + sum du A when dx is not NULL. */
-static void lora_group_bwd(yan_tmodel *m, int l, int g, const float *x, int64_t BT, const float *dy, float *dx) {
-    lora_layer *ll = &m->act->ll[l];
-    const wref *w = &ll->w[g];
-    const int64_t r = m->lora.rank;
-    const float s = lora_scale(m);
-    float *du = m->act->du;
-    if (dx) lin_dx(m, w, dy, w->rows, BT, dx);
-    for (int k = GROUP_FIRST[g]; k < GROUP_FIRST[g + 1]; k++) {
-        const adapter *ad = &ll->ad[k];
-        if (ad->a < 0) continue;
-        const float *dyk = dy + ad->row0;
-        yan_sgemm(m->pool, true, false, ad->out, r, BT, dyk, w->rows, ad->h, r, 1.0f, m->grads + ad->b, r);
-        yan_sgemm(m->pool, false, false, BT, r, ad->out, dyk, w->rows, m->params + ad->b, r, 0.0f, du, r);
-        for (int64_t i = 0; i < BT * r; i++) du[i] *= s;
-        yan_sgemm(m->pool, true, false, r, ad->in, BT, du, r, x, ad->in, 1.0f, m->grads + ad->a, ad->in);
-        if (dx) yan_sgemm(m->pool, false, false, BT, ad->in, r, du, r, m->params + ad->a, ad->in, 1.0f, dx, ad->in);
-    }
-}
-
 /* ------------------------------------------------------------ forward */
 
 float yan_tmodel_forward(yan_tmodel *m, const int32_t *inputs, const int32_t *targets, int B, int T) {
@@ -1282,25 +838,25 @@ float yan_tmodel_forward(yan_tmodel *m, const int32_t *inputs, const int32_t *ta
                      .w = P + o->attn_norm, .xn = xn1, .rstd = a->rstd1 + l * BTm, .embed = l == 0};
         yan_pool_run(m->pool, ph_add_norm, &ph);
         if (!lora) yan_sgemm(m->pool, false, true, BT, QKVD, C, xn1, C, P + o->wqkv, C, 0.0f, qkv, QKVD);
-        else lora_group_fwd(m, l, G_QKV, xn1, BT, qkv);
+        else yan_tlorai_group_fwd(m, l, G_QKV, xn1, BT, qkv);
         yan_pool_run(m->pool, ph_attn_fwd, &ph);
         if (!lora) yan_sgemm(m->pool, false, true, BT, C, C, att, C, P + o->wo, C, 0.0f, resid_mid, C);
-        else lora_group_fwd(m, l, G_O, att, BT, resid_mid);
+        else yan_tlorai_group_fwd(m, l, G_O, att, BT, resid_mid);
         ph = (phase){.m = m, .l = l, .acc = resid_mid, .add = resid, .w = P + o->ffn_norm, .xn = xn2,
                      .rstd = a->rstd2 + l * BTm};
         yan_pool_run(m->pool, ph_add_norm, &ph);
         if (!lora) yan_sgemm(m->pool, false, true, BT, 2 * FF, C, xn2, C, P + o->wgu, C, 0.0f, gu, 2 * FF);
-        else lora_group_fwd(m, l, G_GU, xn2, BT, gu);
+        else yan_tlorai_group_fwd(m, l, G_GU, xn2, BT, gu);
         yan_pool_run(m->pool, ph_swiglu_fwd, &ph);
         if (!lora) yan_sgemm(m->pool, false, true, BT, C, FF, h, FF, P + o->wdown, FF, 0.0f, a->resid + (l + 1) * BTm * C, C);
-        else lora_group_fwd(m, l, G_DOWN, h, BT, a->resid + (l + 1) * BTm * C);
+        else yan_tlorai_group_fwd(m, l, G_DOWN, h, BT, a->resid + (l + 1) * BTm * C);
     }
     const int L = c->n_layer;
     ph = (phase){.m = m, .l = L, .acc = a->resid + L * BTm * C, .add = a->resid_mid + (L - 1) * BTm * C,
                  .w = P + a->off_onorm, .xn = a->xnf, .rstd = a->rstdf};
     yan_pool_run(m->pool, ph_add_norm, &ph);
     if (!lora) yan_sgemm(m->pool, false, true, BT, V, C, a->xnf, C, P + a->off_out, C, 0.0f, a->logits, V);
-    else lin_fwd(m, &a->w_out, a->xnf, BT, a->logits, V);
+    else yan_tlorai_lin_fwd(m, &a->w_out, a->xnf, BT, a->logits, V);
     if (!targets || a->n_targets == 0) return 0.0f;
     yan_pool_run(m->pool, ph_ce_fwd, &ph);
     double sum = 0;
@@ -1456,7 +1012,7 @@ static void backward_lora(yan_tmodel *m) {
     const int64_t BT = (int64_t)a->B * a->T, C = c->n_embd, FF = c->n_ff, V = c->n_vocab, BTm = a->BTmax;
     const int L = c->n_layer;
     const float *P = m->base;
-    lin_dx(m, &a->w_out, a->logits, V, BT, a->dxn);
+    yan_tlorai_lin_dx(m, &a->w_out, a->logits, V, BT, a->dxn);
     phase ph = {.m = m, .x = a->resid + L * BTm * C, .rstd = a->rstdf, .w = P + a->off_onorm, .dy = a->dxn,
                 .dx = a->dres, .gw = NULL, .dx_add = false};
     yan_pool_run(m->pool, ph_norm_bwd, &ph);
@@ -1465,17 +1021,17 @@ static void backward_lora(yan_tmodel *m) {
         const float *resid = a->resid + l * BTm * C, *resid_mid = a->resid_mid + l * BTm * C;
         const float *xn1 = a->xn1 + l * BTm * C, *xn2 = a->xn2 + l * BTm * C;
         const float *att = a->att + l * BTm * C, *h = a->h + l * BTm * FF;
-        lora_group_bwd(m, l, G_DOWN, h, BT, a->dres, a->dh);
+        yan_tlorai_group_bwd(m, l, G_DOWN, h, BT, a->dres, a->dh);
         ph = (phase){.m = m, .l = l};
         yan_pool_run(m->pool, ph_swiglu_bwd, &ph);
-        lora_group_bwd(m, l, G_GU, xn2, BT, a->dbig, a->dxn);
+        yan_tlorai_group_bwd(m, l, G_GU, xn2, BT, a->dbig, a->dxn);
         ph = (phase){.m = m, .x = resid_mid, .rstd = a->rstd2 + l * BTm, .w = P + o->ffn_norm, .dy = a->dxn,
                      .dx = a->dres, .gw = NULL, .dx_add = true};
         yan_pool_run(m->pool, ph_norm_bwd, &ph);
-        lora_group_bwd(m, l, G_O, att, BT, a->dres, a->dxn);
+        yan_tlorai_group_bwd(m, l, G_O, att, BT, a->dres, a->dxn);
         ph = (phase){.m = m, .l = l};
         yan_pool_run(m->pool, ph_attn_bwd, &ph);
-        lora_group_bwd(m, l, G_QKV, xn1, BT, a->dbig, l ? a->dxn : NULL);
+        yan_tlorai_group_bwd(m, l, G_QKV, xn1, BT, a->dbig, l ? a->dxn : NULL);
         if (l == 0) break;
         ph = (phase){.m = m, .x = resid, .rstd = a->rstd1 + l * BTm, .w = P + o->attn_norm, .dy = a->dxn,
                      .dx = a->dres, .gw = NULL, .dx_add = true};
@@ -1609,11 +1165,6 @@ static yan_status read_config(const yan_gguf *g, const char *path, yan_tconfig *
     return YAN_OK;
 }
 
-static bool is_matrix_name(const char *name) {
-    return strcmp(name, "token_embd.weight") == 0 || strcmp(name, "output.weight") == 0 ||
-           (strncmp(name, "blk.", 4) == 0 && !strstr(name, "_norm."));
-}
-
 /* Full training (lora NULL) or LoRA mode. */
 static yan_status load(const char *path, const yan_tlora *lora, int B, int T, int n_threads, yan_tmodel **out,
                        yan_tokenizer **tok, char **chat_template) {
@@ -1666,13 +1217,7 @@ static yan_status load(const char *path, const yan_tlora *lora, int B, int T, in
         goto done;
     }
     /* LoRA: the matrices stay mapped when any of them is not f32 */
-    bool mapped = false;
-    for (int64_t i = 0; lora && i < yan_gguf_n_tensors(g); i++) {
-        const yan_gguf_tensor *gt = yan_gguf_tensor_at(g, i);
-        char name[YAN_GGUF_MAX_NAME + 1];
-        snprintf(name, sizeof name, "%.*s", (int)gt->name_len, gt->name);
-        if (gt->type != YAN_GGML_F32 && is_matrix_name(name)) mapped = true;
-    }
+    bool mapped = lora && yan_tlorai_base_mapped(g);
     if ((st = create(&cfg, lora, mapped, B, T, n_threads, &m))) goto done;
     /* every tensor of the file must be one we train */
     const yan_tparam *tab = lora ? m->base_tensors : m->tensors;
@@ -1760,18 +1305,7 @@ static yan_status load(const char *path, const yan_tlora *lora, int B, int T, in
         }
     }
     if (lora && mapped) {
-        size_t qb = 0;
-        for (int i = 0; i < n_tab; i++)
-            if (tab[i].offset < 0) {
-                size_t b = yan_matmul_scratch_bytes(&m->act->bm[i], (int)m->act->BTmax);
-                qb = b > qb ? b : qb;
-            }
-        if (!(m->act->qact = yan_malloc64(qb ? qb : 1))) {
-            st = yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path);
-            goto done;
-        }
-        m->act->qfwd = true;
-        lora_bind(m);
+        if ((st = yan_tlorai_bind_mapped(m, path))) goto done;
         m->map = g; /* the matrices live in its mapping */
         g = NULL;
     }
@@ -1842,87 +1376,4 @@ yan_status yan_tmodel_to_gguf(const yan_tmodel *m, const yan_tokenizer *tok, con
     }
 #undef CK
     return YAN_OK;
-}
-
-/* ------------------------------------------------------------ adapters */
-
-yan_status yan_tmodel_adapter_to_gguf(const yan_tmodel *m, const char *name, yan_gguf_writer *w) {
-    if (!m->lora.rank) return yan_fail(YAN_ERR_INVALID_ARG, "the model has no LoRA adapters");
-    yan_status st;
-    if ((st = yan_gguf_w_set_str(w, "general.architecture", "llama", 5))) return st;
-    if ((st = yan_gguf_w_set_str(w, "general.type", "adapter", 7))) return st;
-    if (name && (st = yan_gguf_w_set_str(w, "general.name", name, strlen(name)))) return st;
-    if ((st = yan_gguf_w_set_str(w, "adapter.type", "lora", 4))) return st;
-    if ((st = yan_gguf_w_set_f32(w, "adapter.lora.alpha", m->lora.alpha))) return st;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const yan_tparam *t = &m->tensors[i];
-        uint64_t dims[2] = {(uint64_t)t->ne0, (uint64_t)t->ne1};
-        if ((st = yan_gguf_w_add_tensor(w, t->name, YAN_GGML_F32, 2, dims, m->params + t->offset))) return st;
-    }
-    return YAN_OK;
-}
-
-static bool gguf_str_is(const yan_gguf *g, const char *key, const char *want) {
-    const char *s;
-    size_t n;
-    return yan_gguf_get_str(g, key, &s, &n) == YAN_OK && n == strlen(want) && !memcmp(s, want, n);
-}
-
-yan_status yan_tmodel_adapter_load(yan_tmodel *m, const char *path) {
-    if (!m->lora.rank) return yan_fail(YAN_ERR_INVALID_ARG, "the model has no LoRA adapters to load into");
-    yan_gguf *g = NULL;
-    float *tmp = NULL;
-    yan_status st = yan_gguf_open(path, &g);
-    if (st) return st;
-    float alpha;
-    if (!gguf_str_is(g, "general.type", "adapter") || !gguf_str_is(g, "adapter.type", "lora")) {
-        st = yan_fail(YAN_ERR_FORMAT, "%s: not a LoRA adapter (needs general.type = adapter, adapter.type = lora)", path);
-        goto done;
-    }
-    if (!gguf_str_is(g, "general.architecture", "llama")) {
-        st = yan_fail(YAN_ERR_FORMAT, "%s: the adapter is not for a llama model", path);
-        goto done;
-    }
-    if (yan_gguf_get_f32(g, "adapter.lora.alpha", &alpha) != YAN_OK || alpha != m->lora.alpha) {
-        st = yan_fail(YAN_ERR_FORMAT, "%s: adapter.lora.alpha is missing or not %g", path, (double)m->lora.alpha);
-        goto done;
-    }
-    if (yan_gguf_n_tensors(g) != m->n_tensors) {
-        st = yan_fail(YAN_ERR_FORMAT, "%s: %lld adapter tensors, the model has %d (other targets or layers?)", path,
-                      (long long)yan_gguf_n_tensors(g), m->n_tensors);
-        goto done;
-    }
-    if (!(tmp = yan_malloc((size_t)m->n_params * sizeof(float)))) {
-        st = yan_fail(YAN_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    memcpy(tmp, m->params, (size_t)m->n_params * sizeof(float));
-    for (int i = 0; i < m->n_tensors; i++) {
-        const yan_tparam *p = &m->tensors[i];
-        const yan_gguf_tensor *gt = yan_gguf_find_tensor(g, p->name);
-        if (!gt) {
-            st = yan_fail(YAN_ERR_FORMAT, "%s: adapter tensor '%s' is missing", path, p->name);
-            goto done;
-        }
-        if (gt->n_dims != 2 || gt->ne[0] != (uint64_t)p->ne0 || gt->ne[1] != (uint64_t)p->ne1 ||
-            !yan_type_supported((int)gt->type)) {
-            st = yan_fail(YAN_ERR_FORMAT, "%s: adapter tensor '%s' is %s [%llu, %llu], expected [%lld, %lld]", path,
-                          p->name, yan_type_name((int)gt->type), (unsigned long long)gt->ne[0],
-                          (unsigned long long)gt->ne[1], (long long)p->ne0, (long long)p->ne1);
-            goto done;
-        }
-        size_t rb = yan_type_row_bytes((int)gt->type, p->ne0);
-        float *dst = tmp + p->offset;
-        for (int64_t r = 0; r < p->ne1; r++) yan_dequantize_row((int)gt->type, gt->data + (size_t)r * rb, dst + r * p->ne0, p->ne0);
-        for (int64_t k = 0; k < p->ne0 * p->ne1; k++)
-            if (!isfinite(dst[k])) {
-                st = yan_fail(YAN_ERR_FORMAT, "%s: adapter tensor '%s' has a non-finite value", path, p->name);
-                goto done;
-            }
-    }
-    memcpy(m->params, tmp, (size_t)m->n_params * sizeof(float));
-done:
-    yan_free(tmp);
-    yan_gguf_close(g);
-    return st;
 }

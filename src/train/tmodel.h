@@ -79,7 +79,7 @@ typedef struct {
     bool decay;           /* AdamW weight decay applies (not for norms) */
 } yan_tparam;
 
-typedef struct yan_tact yan_tact; /* activations; private to tmodel.c */
+typedef struct yan_tact yan_tact; /* activations; private to tmodel.c and tlora.c (tmodel_impl.h) */
 
 /* ------------------------------------------------------------ LoRA */
 

@@ -1,4 +1,4 @@
-/* test_hnsw.c — the HNSW vector index (src/rag/hnsw.c): the SIMD distance
+/* test_hnsw.c — the HNSW vector index (src/rag/hnsw.c, hnsw_kernels.c): the SIMD distance
  * kernels against the scalar one and a double-precision sum; recall against
  * brute force for IP, L2 and COS on small random sets (dims that are and are
  * not multiples of 16); deletes never returned, replaced ids, compaction;

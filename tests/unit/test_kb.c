@@ -471,7 +471,7 @@ TEST(kb_text_sniff) {
 /* ------------------------------------------------------------ database */
 
 typedef struct {
-    int n[5];
+    int n[YAN_KB_FILE_REMOVED + 1];
     char failed[16][256];
     int n_failed;
 } file_log;

@@ -151,6 +151,33 @@ static bool screen_injection(conn *k, const char *text, size_t len, yan_api_erro
     return true;
 }
 
+/* Token-id inputs get the same input checks as text: they are turned back
+ * into text (in the request's arena) and screened and moderated. True when
+ * the request must be refused (err set). */
+static bool check_token_inputs(conn *k, yan_api_error *err) {
+    yan_server *s = k->srv;
+    yan_api_req *r = &k->req;
+    if (!s->mod || !r->inputs_are_tokens || r->n_inputs <= 0) return false;
+    const char **texts = yan_arena_alloc(&k->arena, (size_t)r->n_inputs * sizeof *texts);
+    size_t *lens = yan_arena_alloc(&k->arena, (size_t)r->n_inputs * sizeof *lens);
+    if (!texts || !lens) {
+        yan_api_error_set(err, 500, "server_error", NULL, NULL, "out of memory");
+        return true;
+    }
+    for (int32_t i = 0; i < r->n_inputs; i++) {
+        int64_t need = yan_detokenize(s->tok, r->toks[i], (size_t)r->tok_lens[i], NULL, 0, false);
+        size_t cap = need < 0 ? (size_t)-need : (size_t)need + 1;
+        char *t = yan_arena_alloc(&k->arena, cap);
+        if (!t || yan_detokenize(s->tok, r->toks[i], (size_t)r->tok_lens[i], t, cap, false) < 0) {
+            yan_api_error_set(err, 500, "server_error", NULL, NULL, "out of memory");
+            return true;
+        }
+        texts[i] = t, lens[i] = strlen(t);
+        if (screen_injection(k, texts[i], lens[i], err)) return true;
+    }
+    return moderate_input(k, texts, lens, (size_t)r->n_inputs, err);
+}
+
 enum MHD_Result hs_moderations(conn *k) {
     yan_server *s = k->srv;
     if (!s->mod) return hs_fail(k, 501, "not_supported_error", NULL, NULL, "moderation is off (--moderation off)");
@@ -703,6 +730,7 @@ enum MHD_Result hs_generate(conn *k) {
             memcpy(j->prompts[i], r->toks[i], (size_t)r->tok_lens[i] * sizeof(yan_token));
             j->n_prompt[i] = r->tok_lens[i];
         }
+        if (check_token_inputs(k, &err)) return hs_respond_error(k, &err);
     } else {
         for (int32_t i = 0; i < r->n_inputs; i++)
             if (screen_injection(k, r->texts[i], r->text_lens[i], &err)) return hs_respond_error(k, &err);
@@ -803,7 +831,8 @@ enum MHD_Result hs_embeddings(conn *k) {
         }
         k->prompt_tokens += j->n_prompt[i];
     }
-    if (!r->inputs_are_tokens && moderate_input(k, r->texts, r->text_lens, (size_t)r->n_inputs, &err))
+    if (r->inputs_are_tokens ? check_token_inputs(k, &err)
+                             : moderate_input(k, r->texts, r->text_lens, (size_t)r->n_inputs, &err))
         return hs_respond_error(k, &err);
     j->t_arrival = k->t0;
     k->queue_deadline = k->t0 + s->p.queue_timeout;
@@ -877,6 +906,7 @@ enum MHD_Result hs_proxy(conn *k) {
         }
         if (moderate_input(k, texts, lens, k->req.n_msgs, &err)) return hs_respond_error(k, &err);
     } else if (!k->req.inputs_are_tokens && k->req.n_inputs > 0) {
+        /* token ids are the upstream model's: they cannot be read back here */
         if (moderate_input(k, k->req.texts, k->req.text_lens, (size_t)k->req.n_inputs, &err))
             return hs_respond_error(k, &err);
     }

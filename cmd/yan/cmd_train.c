@@ -303,19 +303,17 @@ int yan_cmd_train(int argc, char **argv) {
                     f.fixed);
             return 2;
         }
+        /* per-run values parsed from the flags survive reading the checkpoint */
+        const int threads = c.threads;
+        const int64_t stop_after = c.stop_after;
         yan_status s = yan_ckpt_read_config(resume, &c);
         if (s) return cmd_fail("cannot resume", s);
         if (c.base_path[0]) {
             fprintf(stderr, "yan train: %s is a fine-tuning checkpoint: resume it with yan finetune --resume\n", resume);
             return 2;
         }
-        c.threads = 0;
-        /* per-run values from the flags again (the checkpoint's zeroed them) */
-        for (int i = 1; i < argc; i++) {
-            if ((!strcmp(argv[i], "--threads") || !strcmp(argv[i], "-t")) && i + 1 < argc)
-                c.threads = cmd_int(argv[i], argv[i + 1]);
-            if (!strcmp(argv[i], "--stop-after") && i + 1 < argc) c.stop_after = opt_i64(argv[i], argv[i + 1]);
-        }
+        c.threads = threads;
+        c.stop_after = stop_after;
     } else {
         if (!f.data) {
             fprintf(stderr, "yan train: --data DIR is required (a directory made by `yan data prepare`), "

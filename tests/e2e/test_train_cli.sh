@@ -105,7 +105,9 @@ check "same seed, same model" cmp -s "$tmp/A/model.gguf" "$tmp/A2/model.gguf"
 # ---------------------------------------------------- stop, then resume
 "$YAN" train "${TINY[@]}" --ckpt-every 7 --stop-after 17 -o "$tmp/B" > /dev/null 2>&1
 check "--stop-after stops at 17" test "$(tail -n 1 "$tmp/B/loss.csv" | cut -d, -f1)" = 17
-"$YAN" train --resume "$tmp/B/ckpt.gguf" -q > "$tmp/B.out" 2>&1
+"$YAN" train --resume "$tmp/B/ckpt.gguf" -t 1 --stop-after 25 -q > "$tmp/B.out" 2>&1
+check "resume with -t and --stop-after: stops at 25" test "$(tail -n 1 "$tmp/B/loss.csv" | cut -d, -f1)" = 25
+"$YAN" train --resume "$tmp/B/ckpt.gguf" -q >> "$tmp/B.out" 2>&1
 check "resume says where it starts" grep -q "at step 17 of 40" "$tmp/B.out"
 check "resumed losses are bit-identical to the uninterrupted run" same_losses "$tmp/A" "$tmp/B"
 check "resumed model is identical" cmp -s "$tmp/A/model.gguf" "$tmp/B/model.gguf"

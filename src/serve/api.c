@@ -2,9 +2,11 @@
  * chat and text completions (non-streaming answers and SSE streams, with
  * logprobs, n choices, echo, usage), embeddings, tokenize / detokenize,
  * moderations, the input checks (moderation, prompt-injection screen), the
- * output filter hooks the scheduler runs, and the upstream proxy. Each
- * handler runs on its connection's thread and blocks while it waits for the
- * engine, watching the client's socket and the request's deadlines. */
+ * output filter hooks the scheduler runs, and the upstream proxy (its chat
+ * and completions answers go through the output moderation of
+ * proxy_filter.h). Each handler runs on its connection's thread and blocks
+ * while it waits for the engine, watching the client's socket and the
+ * request's deadlines. */
 #include "serve/http.h"
 
 #include "model/model.h"
@@ -870,14 +872,60 @@ enum MHD_Result hs_embeddings(conn *k) {
 
 /* ---------------------------------------------------------------- proxy */
 
+/* Output moderation of a proxied answer (proxy_filter.h): count and log
+ * each cut choice like the local output filter; warn about an answer too
+ * big to moderate. */
+static void proxy_moderated(void *ud, yan_pf_event ev, int64_t choice, const yan_moderation *res) {
+    conn *k = ud;
+    yan_server *s = k->srv;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "request_id", k->rid);
+    cJSON_AddStringToObject(o, "direction", "output");
+    cJSON_AddStringToObject(o, "upstream", yan_proxy_url(s->proxy));
+    if (ev == YAN_PF_OVERSIZE) {
+        cJSON_AddStringToObject(o, "action", "skipped");
+        cJSON_AddStringToObject(o, "msg", "the upstream's answer (or one of its events) is over 64 MiB: "
+                                          "it goes through without output moderation");
+        yan_slog_emit(&s->log, YAN_LOG_WARN, "moderation", o);
+        return;
+    }
+    yan_metrics_safety(&s->mx, 0, 1, 0);
+    k->finish = "content_filter";
+    cJSON_AddNumberToObject(o, "choice", (double)choice);
+    cJSON_AddStringToObject(o, "category", yan_mod_category_name((int)res->first.category));
+    cJSON_AddStringToObject(o, "rule", res->first.rule ? res->first.rule : "");
+    cJSON_AddStringToObject(o, "action", "cut");
+    yan_slog_emit(&s->log, YAN_LOG_WARN, "moderation", o);
+}
+
+/* MHD content callback of a proxied answer: the upstream's bytes as they
+ * come, or through the output filter (k->pf) and k->out. */
 static ssize_t proxy_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     conn *k = cls;
     for (;;) {
+        if (k->out_off < k->out.len) {
+            size_t n = k->out.len - k->out_off;
+            if (n > max) n = max;
+            memcpy(buf, k->out.data + k->out_off, n);
+            k->out_off += n;
+            if (k->out_off == k->out.len) k->out_off = k->out.len = 0;
+            return (ssize_t)n;
+        }
+        if (k->stream_over) return MHD_CONTENT_READER_END_OF_STREAM;
         if (atomic_load(&k->srv->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
         ssize_t n = yan_upstream_read(k->up, buf, max, 100);
-        if (n > 0) return n;
-        if (n == -1) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n > 0) {
+            if (!k->pf) return n;
+            if (yan_pfilter_feed(k->pf, buf, (size_t)n, &k->out)) return MHD_CONTENT_READER_END_WITH_ERROR;
+            continue;
+        }
+        if (n == -1) {
+            if (!k->pf) return MHD_CONTENT_READER_END_OF_STREAM;
+            if (yan_pfilter_finish(k->pf, &k->out)) return MHD_CONTENT_READER_END_WITH_ERROR;
+            k->stream_over = true;
+            continue;
+        }
         if (n == -2) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (hs_client_gone(k->fd)) {
             k->cancel_reason = "client_disconnect";
@@ -922,10 +970,21 @@ enum MHD_Result hs_proxy(conn *k) {
         snprintf(m2, sizeof m2, "the upstream did not answer: %s", msg);
         return hs_fail(k, 502, "server_error", "upstream_error", NULL, m2);
     }
+    /* the answers of chat and completions get the local output moderation */
+    bool sse = strstr(ct, "event-stream") != NULL;
+    if (st == 200 && s->mod && s->mod_mode && (k->rt->route == R_CHAT || k->rt->route == R_COMPLETIONS) &&
+        (sse || !ct[0] || strstr(ct, "json"))) {
+        yan_pfilter_params pp = yan_pfilter_params_default();
+        pp.chat = k->rt->route == R_CHAT;
+        pp.sse = sse;
+        pp.fn = proxy_moderated;
+        pp.ud = k;
+        if (yan_pfilter_new(s->mod, &pp, &k->pf)) return hs_fail(k, 500, "server_error", NULL, NULL, "out of memory");
+    }
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, proxy_reader, k, NULL);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", ct[0] ? ct : "application/json");
-    if (strstr(ct, "event-stream")) {
+    if (sse) {
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     }

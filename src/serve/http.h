@@ -13,6 +13,7 @@
 #include "serve/log.h"
 #include "serve/metrics.h"
 #include "serve/proxy.h"
+#include "serve/proxy_filter.h"
 #include "serve/request.h"
 #include "serve/sched.h"
 
@@ -108,6 +109,7 @@ typedef struct {
     const char *cancel_reason;
     /* proxy */
     yan_upstream_call *up;
+    yan_pfilter *pf;            /* output moderation of the upstream's answer (NULL = as it comes; uses out) */
     /* knowledge base (chat with "kb") */
     hs_kb_req *kbq;
 } conn;

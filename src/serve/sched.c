@@ -628,23 +628,6 @@ static void choice_sample(yan_sched *s, yan_job *j, yan_choice *c, const float *
     c->state = CH_DECODE;
 }
 
-/* How much of held text may go out before the filter has seen what
- * follows: up to the last word break (whitespace or ASCII punctuation); a
- * long run without one (CJK text) keeps only its last 16 bytes. */
-static size_t filter_release(const yan_buf *held) {
-    size_t n = held->len;
-    while (n > 0) {
-        unsigned char ch = (unsigned char)held->data[n - 1];
-        if (ch <= ' ' || (ch < 0x80 && !((ch | 32) >= 'a' && (ch | 32) <= 'z') && !(ch >= '0' && ch <= '9'))) break;
-        n--;
-    }
-    if (n == 0 && held->len > 64) {
-        n = held->len - 16;
-        while (n > 0 && ((unsigned char)held->data[n] & 0xC0) == 0x80) n--; /* a character boundary */
-    }
-    return n;
-}
-
 /* Engine thread, lock not held: run the output filter over the fresh text
  * and move what it clears from c->held to c->fresh (the text to publish). */
 static void choice_filter(yan_sched *s, yan_job *j, yan_choice *c) {
@@ -668,7 +651,7 @@ static void choice_filter(yan_sched *s, yan_job *j, yan_choice *c) {
         c->finish = YAN_FIN_CONTENT_FILTER;
         if (s->p.metrics) yan_metrics_safety(s->p.metrics, 0, 1, 0);
     } else {
-        go = final ? c->held.len : filter_release(&c->held);
+        go = final ? c->held.len : yan_filter_release(c->held.data, c->held.len);
     }
     yan_buf_append(&c->fresh, c->held.data, go);
     if (flagged) c->held.len = 0;

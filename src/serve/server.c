@@ -522,6 +522,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
         yan_slog_audit(&s->log, a);
     }
     yan_upstream_free(k->up);
+    yan_pfilter_free(k->pf);
     hs_kb_req_free(k);
     yan_buf_free(&k->body);
     yan_buf_free(&k->out);

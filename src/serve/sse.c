@@ -1,5 +1,5 @@
-/* sse.c — SSE framing, UTF-8 sanitising and the stop-string filter (see
- * sse.h). The stop filter keeps only the text that could still be the start
+/* sse.c — SSE framing, UTF-8 sanitising, the stop-string filter and the
+ * output moderation's hold-back rule (see sse.h). The stop filter keeps only the text that could still be the start
  * of a stop string: memory is bounded by the longest stop string plus one
  * piece. */
 #include "serve/sse.h"
@@ -152,4 +152,20 @@ bool yan_stopper_push(yan_stopper *s, const char *p, size_t n, yan_buf *out) {
 bool yan_stopper_flush(yan_stopper *s, yan_buf *out) {
     if (s->stopped || !s->pending.len) return true;
     return release(s, s->pending.len, out);
+}
+
+/* ------------------------------------------------ moderation hold-back */
+
+size_t yan_filter_release(const char *p, size_t len) {
+    size_t n = len;
+    while (n > 0) {
+        unsigned char ch = (unsigned char)p[n - 1];
+        if (ch <= ' ' || (ch < 0x80 && !((ch | 32) >= 'a' && (ch | 32) <= 'z') && !(ch >= '0' && ch <= '9'))) break;
+        n--;
+    }
+    if (n == 0 && len > 64) {
+        n = len - 16;
+        while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80) n--; /* a character boundary */
+    }
+    return n;
 }

@@ -52,4 +52,11 @@ size_t yan_stop_holdback(const char *const *stop, int n_stop, const char *s, siz
 /* Earliest position of a stop string in s[0..n), or n when there is none. */
 size_t yan_stop_find(const char *const *stop, int n_stop, const char *s, size_t n);
 
+/* Output moderation's hold-back rule (the scheduler's output filter and the
+ * proxy's, proxy_filter.h): how much of the held text p[0..n) may go out
+ * before the moderator has seen what follows: up to the last word break
+ * (whitespace or ASCII punctuation); a run of more than 64 bytes without one
+ * (CJK text) keeps only its last 16 bytes, cut at a character boundary. */
+size_t yan_filter_release(const char *p, size_t n);
+
 #endif /* YAN_SERVE_SSE_H */

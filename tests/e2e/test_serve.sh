@@ -14,6 +14,7 @@
 #    stop strings, JSON mode, logprobs, errors as the SDK's classes, 8
 #    parallel streams equal to the same requests alone, disconnect frees the
 #    slot; 429 with Retry-After; proxy mode through a second yan serve;
+#  - output moderation of proxied answers (JSON and stream) by the front;
 #  - valgrind: a server session with no leaks or invalid accesses.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -300,6 +301,43 @@ print(f+"|"+t, end="")' "$tmp/mod.sse")
     stop C
   else
     bad "server C (custom rules) starts ($(tail -c 300 "$tmp/C.err"))"
+  fi
+  # the same rule on a proxied answer: the upstream (--moderation off) says the
+  # word; the front (--upstream, the rule) cuts it as it cuts its own answers
+  if start U2 "$M" --model-name up-model --moderation off &&
+     start F2 "$M" --model-name front --upstream "$(url U2)/v1" --moderation-rules "$tmp/my.rules"; then
+    body='{"model":"up-model","prompt":"In the beginning","max_tokens":24,"temperature":0}'
+    st=$(api U2 /v1/completions "$body")
+    txt=$(jget 'd["choices"][0]["text"]'); fin=$(jget 'd["choices"][0]["finish_reason"]')
+    check "proxy output moderation: the upstream itself (--moderation off) says '$word'" \
+      eval '[ "$st" = 200 ] && [ "$fin" != content_filter ] && [ "${txt#"$want$word"}" != "$txt" ]'
+    st=$(api F2 /v1/completions "$body")
+    txt=$(jget 'd["choices"][0]["text"]'); fin=$(jget 'd["choices"][0]["finish_reason"]'); mdl=$(jget 'd["model"]')
+    check "proxy output moderation: the upstream's answer stops right before '$word', finish_reason content_filter" \
+      eval '[ "$st" = 200 ] && [ "$fin" = content_filter ] && [ "$txt" = "$want" ] && [ "$mdl" = up-model ]'
+    curl -sN -H 'Content-Type: application/json' "$(url F2)/v1/completions" \
+      -d '{"model":"up-model","prompt":"In the beginning","max_tokens":24,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}' \
+      > "$tmp/pmod.sse"
+    stxt=$("$PY" -c 'import json,sys
+t=""; f=None; u=0
+raw=open(sys.argv[1]).read()
+assert raw.endswith("data: [DONE]\n\n")
+for l in raw.split("\n"):
+    if l.startswith("data: {"):
+        d=json.loads(l[6:])
+        u+=bool(d.get("usage"))
+        for c in d["choices"]:
+            t+=c.get("text",""); f=c.get("finish_reason") or f
+print(f+"|"+str(u)+"|"+t, end="")' "$tmp/pmod.sse")
+    check "proxy output moderation in a stream: the word is never sent; usage and [DONE] kept" \
+      eval '[ "$stxt" = "content_filter|1|$want" ]'
+    met=$(curl -s "$(url F2)/metrics" | grep 'yan_moderation_flagged_total{direction="output"}' | cut -d' ' -f2)
+    check "proxy output moderation: counted in metrics and logged" \
+      bash -c "[ '${met:-0}' -ge 2 ] && grep -q '\"event\":\"moderation\".*\"direction\":\"output\".*\"action\":\"cut\"' '$tmp/F2.err'"
+    stop F2
+    stop U2
+  else
+    bad "proxy output moderation: servers U2 and F2 start ($(tail -c 300 "$tmp/F2.err" 2> /dev/null))"
   fi
 else
   skip "output moderation (no plain word in the greedy text, or no python3)"

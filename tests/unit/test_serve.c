@@ -3,16 +3,20 @@
  * the stop-string filter, UTF-8 sanitising, token buckets and the rate
  * limiter, constant-time key comparison and the keyring, request parsing and
  * validation (fields named in errors), the error JSON, the metrics text and
- * the upload parsers (multipart file part, base64, safe file names). */
+ * the upload parsers (multipart file part, base64, safe file names), and the
+ * output moderation of proxied answers (JSON bodies and SSE streams fed in
+ * pieces of every size: no byte of a match ever goes out). */
 #include "base/json.h"
 #include "serve/auth.h"
 #include "serve/jsongram.h"
 #include "serve/metrics.h"
+#include "serve/proxy_filter.h"
 #include "serve/request.h"
 #include "serve/sse.h"
 #include "serve/upload.h"
 #include "test.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -1026,4 +1030,256 @@ TEST(sched_embeddings) {
     yan_engine_free(e);
     yan_model_free(m);
     wmodel_free(&w);
+}
+
+/* ------------------------------------------- proxy output moderation */
+
+static yan_moderator *pf_moderator(void) {
+    yan_moderator_params p = yan_moderator_params_default();
+    p.rules_text = "[violence]\nkill = 1.0\n";
+    p.rules_len = strlen(p.rules_text);
+    yan_moderator *m = NULL;
+    CHECK(yan_moderator_new(&p, &m) == YAN_OK);
+    return m;
+}
+
+typedef struct {
+    int flagged, oversize;
+    int64_t last_choice;
+} pf_seen;
+
+static void pf_note(void *ud, yan_pf_event ev, int64_t choice, const yan_moderation *res) {
+    pf_seen *s = ud;
+    if (ev == YAN_PF_OVERSIZE) {
+        s->oversize++;
+        return;
+    }
+    CHECK(res && res->flagged);
+    s->flagged++;
+    s->last_choice = choice;
+}
+
+/* Run in[] through a filter in pieces of `step` bytes; out gets all of it.
+ * bad (may be NULL): text that must never appear in the output, checked
+ * after every piece. */
+static void pf_run(const yan_moderator *m, bool chat, bool sse, const char *in, size_t step, size_t json_max,
+                   yan_buf *out, pf_seen *seen, const char *bad) {
+    yan_pfilter_params pp = yan_pfilter_params_default();
+    pp.chat = chat, pp.sse = sse, pp.json_max = json_max, pp.fn = pf_note, pp.ud = seen;
+    yan_pfilter *f = NULL;
+    CHECK(yan_pfilter_new(m, &pp, &f) == YAN_OK);
+    if (!f) return;
+    size_t n = strlen(in);
+    for (size_t i = 0; i < n; i += step) {
+        CHECK(yan_pfilter_feed(f, in + i, step < n - i ? step : n - i, out) == YAN_OK);
+        if (bad && out->data) CHECK(!strstr(out->data, bad));
+    }
+    CHECK(yan_pfilter_finish(f, out) == YAN_OK);
+    if (bad && out->data) CHECK(!strstr(out->data, bad));
+    yan_pfilter_free(f);
+}
+
+/* What a client makes of a stream: per choice index (< 4) its text and
+ * last finish_reason, usage chunks, [DONE] (and that it is last), events
+ * that are not JSON. */
+typedef struct {
+    char text[4][256];
+    char fin[4][32];
+    int usage, done, n_events, n_raw;
+    bool done_last;
+} pf_sum;
+
+static void pf_summary(const yan_buf *b, bool chat, pf_sum *r) {
+    memset(r, 0, sizeof *r);
+    yan_buf lf = {0}; /* CRLF framing read as LF */
+    for (size_t i = 0; i < b->len; i++)
+        if (b->data[i] != '\r') yan_buf_putc(&lf, b->data[i]);
+    const char *p = lf.data ? lf.data : "";
+    for (const char *e; *p; p = e + 2) {
+        e = strstr(p, "\n\n");
+        CHECK(e != NULL); /* every event ends with a blank line */
+        if (!e) break;
+        r->n_events++;
+        r->done_last = false;
+        if (strncmp(p, "data: ", 6)) continue; /* a comment */
+        if (!strncmp(p + 6, "[DONE]", 6)) {
+            r->done++;
+            r->done_last = true;
+            continue;
+        }
+        cJSON *o = cJSON_ParseWithLength(p + 6, (size_t)(e - p - 6));
+        if (!o) {
+            r->n_raw++;
+            continue;
+        }
+        cJSON *u = cJSON_GetObjectItem(o, "usage");
+        if (u && !cJSON_IsNull(u)) r->usage++;
+        cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "choices")) {
+            int i = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(c, "index"));
+            if (i < 0 || i >= 4) continue;
+            cJSON *t = chat ? cJSON_GetObjectItem(cJSON_GetObjectItem(c, "delta"), "content")
+                            : cJSON_GetObjectItem(c, "text");
+            if (cJSON_IsString(t)) strncat(r->text[i], t->valuestring, sizeof r->text[i] - strlen(r->text[i]) - 1);
+            cJSON *fr = cJSON_GetObjectItem(c, "finish_reason");
+            if (cJSON_IsString(fr)) snprintf(r->fin[i], sizeof r->fin[i], "%s", fr->valuestring);
+        }
+        cJSON_Delete(o);
+    }
+    yan_buf_free(&lf);
+}
+
+TEST(proxy_filter_json_cuts_the_flagged_choice) {
+    yan_moderator *m = pf_moderator();
+    if (!m) return;
+    const char *chat = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"created\":1715000000,\"model\":\"up\",\"choices\":["
+                       "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"I will kill them all\"},"
+                       "\"logprobs\":{\"content\":[{\"token\":\"I will \",\"logprob\":-1,\"bytes\":[73,32,119,105,108,108,32]},"
+                       "{\"token\":\"kill\",\"logprob\":-2,\"bytes\":[107,105,108,108]}]},\"finish_reason\":\"stop\"},"
+                       "{\"index\":1,\"message\":{\"role\":\"assistant\",\"content\":\"a fine day\"},"
+                       "\"logprobs\":null,\"finish_reason\":\"length\"}],"
+                       "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5,\"total_tokens\":8}}";
+    for (size_t step = 1; step <= 4096; step *= 8) {
+        yan_buf out = {0};
+        pf_seen seen = {0};
+        pf_run(m, true, false, chat, step, 0, &out, &seen, "kill");
+        CHECK(seen.flagged == 1 && seen.last_choice == 0 && !seen.oversize);
+        cJSON *o = cJSON_Parse(out.data ? out.data : "");
+        CHECK(o != NULL);
+        cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 0);
+        cJSON *c1 = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "choices"), 1);
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "message"), "content")), "I will "));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c0, "finish_reason")), "content_filter"));
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "logprobs"), "content")) == 1);
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(c1, "message"), "content")),
+                      "a fine day"));
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c1, "finish_reason")), "length"));
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "usage"), "total_tokens")) == 8);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "created")) == 1715000000);
+        cJSON_Delete(o);
+        yan_buf_free(&out);
+    }
+    /* completions: choices[].text, cut at the very start */
+    yan_buf out = {0};
+    pf_seen seen = {0};
+    pf_run(m, false, false, "{\"choices\":[{\"index\":0,\"text\":\"kill\",\"finish_reason\":\"stop\"}]}", 7, 0, &out,
+           &seen, "kill");
+    CHECK(seen.flagged == 1);
+    CHECK(out.data && !strcmp(out.data, "{\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"content_filter\"}]}"));
+    yan_buf_free(&out);
+    /* clean, unparseable, error bodies and a body over the limit go byte for byte */
+    const char *same[] = {"{ \"choices\" : [ {\"index\":0, \"text\":\"fine words\"} ] }\n", "{\"choices\":[{\"text\":\"kill",
+                          "{\"error\":{\"message\":\"kill\"}}", "not json at all"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        yan_buf o2 = {0};
+        pf_seen s2 = {0};
+        pf_run(m, false, false, same[i], 5, 0, &o2, &s2, NULL);
+        CHECK(o2.data && !strcmp(o2.data, same[i]) && !s2.flagged);
+        yan_buf_free(&o2);
+    }
+    yan_buf o3 = {0};
+    pf_seen s3 = {0};
+    const char *big = "{\"choices\":[{\"index\":0,\"text\":\"I will kill\"}]}";
+    pf_run(m, false, false, big, 4, 16, &o3, &s3, NULL);
+    CHECK(o3.data && !strcmp(o3.data, big) && s3.oversize == 1 && !s3.flagged);
+    yan_buf_free(&o3);
+    yan_moderator_free(m);
+}
+
+#define CHUNK(body) "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"up\",\"choices\":[" body "]}\n\n"
+#define DELTA(i, text) "{\"index\":" #i ",\"delta\":{\"content\":\"" text "\"},\"finish_reason\":null}"
+
+TEST(proxy_filter_stream_never_sends_a_split_match) {
+    yan_moderator *m = pf_moderator();
+    if (!m) return;
+    const char *in = CHUNK("{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}")
+                     CHUNK(DELTA(0, "I will ")) CHUNK(DELTA(0, "ki")) CHUNK(DELTA(0, "ll")) CHUNK(DELTA(0, " them"))
+                     CHUNK("{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}")
+                     "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"total_tokens\":9}}\n\n"
+                     "data: [DONE]\n\n";
+    for (size_t step = 1; step <= 4096; step *= 4) {
+        yan_buf out = {0};
+        pf_seen seen = {0};
+        pf_run(m, true, true, in, step, 0, &out, &seen, "ki");
+        pf_sum r;
+        pf_summary(&out, true, &r);
+        CHECK(seen.flagged == 1 && seen.last_choice == 0);
+        CHECK(!strcmp(r.text[0], "I will "));
+        CHECK(!strcmp(r.fin[0], "content_filter")); /* the later "stop" is dropped with the choice */
+        CHECK(r.usage == 1 && r.done == 1 && r.done_last && !r.n_raw);
+        CHECK(out.data && strstr(out.data, "\"role\":\"assistant\"")); /* the role chunk went out */
+        yan_buf_free(&out);
+    }
+    /* a clean stream's text comes out whole, in order, CRLF framing too */
+    const char *clean = "data: {\"choices\":[" DELTA(0, "a skilled ") "]}\r\n\r\n"
+                        "data: {\"choices\":[" DELTA(0, "hand") "]}\r\n\r\n"
+                        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\n\r\n"
+                        "data: [DONE]\r\n\r\n";
+    yan_buf out = {0};
+    pf_seen seen = {0};
+    pf_run(m, true, true, clean, 3, 0, &out, &seen, NULL);
+    pf_sum r;
+    pf_summary(&out, true, &r);
+    CHECK(!seen.flagged && !strcmp(r.text[0], "a skilled hand") && !strcmp(r.fin[0], "stop"));
+    CHECK(out.data && strstr(out.data, "data: [DONE]\r\n\r\n")); /* untouched events go as they came */
+    yan_buf_free(&out);
+    yan_moderator_free(m);
+}
+
+TEST(proxy_filter_stream_cuts_one_choice_of_two) {
+    yan_moderator *m = pf_moderator();
+    if (!m) return;
+    /* completions stream, n=2: choice 1 says the word, choice 0 goes on */
+    const char *in = "data: {\"choices\":[{\"index\":0,\"text\":\"one \",\"finish_reason\":null},"
+                     "{\"index\":1,\"text\":\"we kil\",\"finish_reason\":null}]}\n\n"
+                     "data: {\"choices\":[{\"index\":1,\"text\":\"l all\",\"finish_reason\":null}]}\n\n"
+                     "data: {\"choices\":[{\"index\":0,\"text\":\"two \",\"finish_reason\":null}]}\n\n"
+                     "data: {\"choices\":[{\"index\":1,\"text\":\" and more\",\"finish_reason\":null}]}\n\n"
+                     "data: {\"choices\":[{\"index\":0,\"text\":\"three\",\"finish_reason\":\"length\"},"
+                     "{\"index\":1,\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n"
+                     "data: [DONE]\n\n";
+    for (size_t step = 1; step <= 4096; step *= 16) {
+        yan_buf out = {0};
+        pf_seen seen = {0};
+        pf_run(m, false, true, in, step, 0, &out, &seen, "kil");
+        pf_sum r;
+        pf_summary(&out, false, &r);
+        CHECK(seen.flagged == 1 && seen.last_choice == 1);
+        CHECK(!strcmp(r.text[0], "one two three") && !strcmp(r.fin[0], "length"));
+        CHECK(!strcmp(r.text[1], "we ") && !strcmp(r.fin[1], "content_filter"));
+        CHECK(out.data && !strstr(out.data, "more") && r.done == 1 && r.done_last);
+        yan_buf_free(&out);
+    }
+    yan_moderator_free(m);
+}
+
+TEST(proxy_filter_stream_passes_what_it_cannot_read) {
+    yan_moderator *m = pf_moderator();
+    if (!m) return;
+    /* comments, other fields, malformed JSON, errors: byte for byte; held text
+     * goes out before [DONE] even without a finish_reason */
+    const char *in = ": ping\n\n"
+                     "event: x\nid: 7\ndata: {not json\n\n"
+                     "data: {\"error\":{\"message\":\"kill\"}}\n\n"
+                     "data: {\"choices\":[" DELTA(0, "no end") "]}\n\n"
+                     "data: [DONE]\n\n";
+    yan_buf out = {0};
+    pf_seen seen = {0};
+    pf_run(m, true, true, in, 2, 0, &out, &seen, NULL);
+    const char *head = ": ping\n\nevent: x\nid: 7\ndata: {not json\n\ndata: {\"error\":{\"message\":\"kill\"}}\n\n";
+    CHECK(out.data && !strncmp(out.data, head, strlen(head)));
+    pf_sum r;
+    pf_summary(&out, true, &r);
+    CHECK(!seen.flagged && !strcmp(r.text[0], "no end") && r.done_last && r.n_events == 6);
+    yan_buf_free(&out);
+    /* a stream that just stops: its last event (no blank line) and the held
+     * text are moderated all the same */
+    yan_buf o2 = {0};
+    pf_seen s2 = {0};
+    pf_run(m, true, true, "data: {\"choices\":[" DELTA(0, "so ") "]}\n\ndata: {\"choices\":[" DELTA(0, "kill") "]}", 5,
+           0, &o2, &s2, "kill");
+    pf_summary(&o2, true, &r);
+    CHECK(s2.flagged == 1 && !strcmp(r.text[0], "so ") && !strcmp(r.fin[0], "content_filter"));
+    yan_buf_free(&o2);
+    yan_moderator_free(m);
 }

@@ -42,7 +42,7 @@ yan_pfilter_params yan_pfilter_params_default(void) {
 yan_status yan_pfilter_new(const yan_moderator *m, const yan_pfilter_params *p, yan_pfilter **out) {
     *out = NULL;
     yan_pfilter *f = yan_calloc(1, sizeof *f);
-    if (!f) return YAN_ERR_NOMEM;
+    if (!f) return yan_fail(YAN_ERR_NOMEM, "out of memory");
     f->m = m;
     f->p = p ? *p : yan_pfilter_params_default();
     if (!f->p.json_max) f->p.json_max = YAN_PF_JSON_MAX;

@@ -50,7 +50,9 @@ int yan_cmd_info(int argc, char **argv) {
         return 2;
     }
     yan_model *m;
-    yan_status s = yan_model_load(path, NULL, &m);
+    yan_model_params mp = yan_model_params_default();
+    mp.load = YAN_LOAD_MMAP; /* describing a model reads only what it needs */
+    yan_status s = yan_model_load(path, &mp, &m);
     if (s) return cmd_fail("cannot load model", s);
 
     printf("file: %s\n", path);
@@ -83,11 +85,13 @@ int yan_cmd_info(int argc, char **argv) {
     uint64_t kv = b32 > b16 ? (cp.kv_type == YAN_KV_F32 ? 2 * (b32 - b16) : b32 - b16) : 0;
     char label[64];
     printf("memory plan at %d tokens of context:\n", n_ctx);
-    mib("weights (mapped)", w);
+    mib("weights", w);
     snprintf(label, sizeof label, "KV cache (%s)", cp.kv_type == YAN_KV_F32 ? "f32" : "f16");
     mib(label, kv);
     mib("scratch", ctx_bytes - kv);
     mib("total", w + ctx_bytes);
+    printf("  (run, chat, serve: the weights are read into memory when they take at most half of the\n"
+           "   free memory, else the file is mapped; --no-mmap / --mmap choose)\n");
     yan_model_free(m);
     return fflush(stdout) ? 1 : 0;
 }

@@ -90,7 +90,7 @@ int yan_cmd_finetune(int argc, char **argv) {
     c.seq = 0;
     c.steps = 0;
     c.epochs = 3;
-    c.lr = 0; /* not given (or 0): 2e-5, 2e-4 with LoRA (set below) */
+    c.lr = -1; /* not given: 2e-5, 2e-4 with LoRA (set below) */
     c.weight_decay = 0;
     c.beta2 = 0.999f;
     cmd_train_flags f = cmd_train_flags_init("yan finetune", true);
@@ -172,7 +172,7 @@ int yan_cmd_finetune(int argc, char **argv) {
         } else if (alpha >= 0 || targets || c.exact_base) {
             die_usage("--lora-alpha, --lora-targets and --exact-base need --lora-rank R%s%s", "", "");
         }
-        if (c.lr <= 0) c.lr = rank > 0 ? 2e-4f : 2e-5f;
+        if (c.lr < 0) c.lr = rank > 0 ? 2e-4f : 2e-5f;
         if (f.steps >= 0) {
             c.steps = f.steps;
             c.epochs = 0;

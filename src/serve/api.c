@@ -55,6 +55,20 @@ enum MHD_Result hs_tokenize(conn *k) {
     return hs_respond_json(k, 200, o);
 }
 
+/* The text of n token ids, NUL-terminated in the request's arena (its
+ * length, which may include NUL bytes of byte tokens, in *len), or NULL when
+ * out of memory. */
+static char *detok_arena(conn *k, const yan_token *ids, size_t n, size_t *len) {
+    const yan_tokenizer *tok = k->srv->tok;
+    int64_t need = yan_detokenize(tok, ids, n, NULL, 0, false);
+    size_t cap = need < 0 ? (size_t)-need : (size_t)need + 1;
+    char *t = yan_arena_alloc(&k->arena, cap);
+    int64_t got = t ? yan_detokenize(tok, ids, n, t, cap, false) : -1;
+    if (got < 0) return NULL;
+    *len = (size_t)got;
+    return t;
+}
+
 enum MHD_Result hs_detokenize(conn *k) {
     const yan_tokenizer *tok = k->srv->tok;
     const yan_token *ids = k->req.toks[0];
@@ -62,14 +76,11 @@ enum MHD_Result hs_detokenize(conn *k) {
     int32_t V = yan_tokenizer_n_vocab(tok);
     for (int32_t i = 0; i < n; i++)
         if (ids[i] >= V) return bad_token(k, "tokens", i, ids[i]);
-    int64_t need = yan_detokenize(tok, ids, (size_t)n, NULL, 0, false);
-    size_t cap = need < 0 ? (size_t)-need : (size_t)need + 1;
-    char *buf = yan_malloc(cap);
+    size_t got = 0;
+    const char *buf = detok_arena(k, ids, (size_t)n, &got);
     if (!buf) return hs_fail(k, 500, "server_error", NULL, NULL, "out of memory");
-    int64_t got = yan_detokenize(tok, ids, (size_t)n, buf, cap, false);
     yan_buf t = {0};
-    if (got > 0) yan_utf8_sanitize(&t, buf, (size_t)got);
-    yan_free(buf);
+    if (got > 0) yan_utf8_sanitize(&t, buf, got);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "content", t.data ? t.data : "");
     yan_buf_free(&t);
@@ -167,14 +178,10 @@ static bool check_token_inputs(conn *k, yan_api_error *err) {
         return true;
     }
     for (int32_t i = 0; i < r->n_inputs; i++) {
-        int64_t need = yan_detokenize(s->tok, r->toks[i], (size_t)r->tok_lens[i], NULL, 0, false);
-        size_t cap = need < 0 ? (size_t)-need : (size_t)need + 1;
-        char *t = yan_arena_alloc(&k->arena, cap);
-        if (!t || yan_detokenize(s->tok, r->toks[i], (size_t)r->tok_lens[i], t, cap, false) < 0) {
+        if (!(texts[i] = detok_arena(k, r->toks[i], (size_t)r->tok_lens[i], &lens[i]))) {
             yan_api_error_set(err, 500, "server_error", NULL, NULL, "out of memory");
             return true;
         }
-        texts[i] = t, lens[i] = strlen(t);
         if (screen_injection(k, texts[i], lens[i], err)) return true;
     }
     return moderate_input(k, texts, lens, (size_t)r->n_inputs, err);
@@ -611,6 +618,16 @@ static bool stream_collect(conn *k, bool *any) {
     return true;
 }
 
+/* Up to max bytes of k->out not yet sent, into buf (0: none left). */
+static size_t drain_out(conn *k, char *buf, size_t max) {
+    size_t n = k->out.len - k->out_off;
+    if (n > max) n = max;
+    memcpy(buf, k->out.data + k->out_off, n);
+    k->out_off += n;
+    if (k->out_off == k->out.len) k->out_off = k->out.len = 0;
+    return n;
+}
+
 /* MHD content callback of a streaming response: blocks (this is the
  * connection's own thread) until there is something to send. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -618,13 +635,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     conn *k = cls;
     for (;;) {
         if (k->out_off < k->out.len) {
-            size_t n = k->out.len - k->out_off;
-            if (n > max) n = max;
-            memcpy(buf, k->out.data + k->out_off, n);
-            k->out_off += n;
-            if (k->out_off == k->out.len) k->out_off = k->out.len = 0;
             k->last_send = yan_now();
-            return (ssize_t)n;
+            return (ssize_t)drain_out(k, buf, max);
         }
         if (k->stream_over) return MHD_CONTENT_READER_END_OF_STREAM;
         if (!k->head_sent) {
@@ -746,12 +758,10 @@ enum MHD_Result hs_generate(conn *k) {
     }
     if (!k->chat && r->echo) { /* echo: the prompt text (the first prompt's, for each choice) */
         if (r->inputs_are_tokens) {
-            int64_t need = yan_detokenize(s->tok, j->prompts[0], (size_t)j->n_prompt[0], NULL, 0, false);
-            size_t cap = need < 0 ? (size_t)-need : (size_t)need + 1;
-            char *t = yan_arena_alloc(&k->arena, cap);
-            int64_t got = t ? yan_detokenize(s->tok, j->prompts[0], (size_t)j->n_prompt[0], t, cap, false) : -1;
-            k->echo_text = got >= 0 ? t : "";
-            k->echo_len = got >= 0 ? (size_t)got : 0;
+            size_t got = 0;
+            const char *t = detok_arena(k, j->prompts[0], (size_t)j->n_prompt[0], &got);
+            k->echo_text = t ? t : "";
+            k->echo_len = t ? got : 0;
         } else {
             k->echo_text = r->texts[0];
             k->echo_len = r->text_lens[0];
@@ -904,14 +914,7 @@ static ssize_t proxy_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     conn *k = cls;
     for (;;) {
-        if (k->out_off < k->out.len) {
-            size_t n = k->out.len - k->out_off;
-            if (n > max) n = max;
-            memcpy(buf, k->out.data + k->out_off, n);
-            k->out_off += n;
-            if (k->out_off == k->out.len) k->out_off = k->out.len = 0;
-            return (ssize_t)n;
-        }
+        if (k->out_off < k->out.len) return (ssize_t)drain_out(k, buf, max);
         if (k->stream_over) return MHD_CONTENT_READER_END_OF_STREAM;
         if (atomic_load(&k->srv->stopping)) return MHD_CONTENT_READER_END_WITH_ERROR;
         ssize_t n = yan_upstream_read(k->up, buf, max, 100);

@@ -148,6 +148,10 @@ int yan_utf8_encode(uint32_t cp, uint8_t *out);
  * incomplete (but so far valid) UTF-8 sequence. */
 size_t yan_utf8_complete_prefix(const uint8_t *s, size_t n);
 
+/* The 6-bit value of a base64 character (A-Z a-z 0-9 + /; with url also the
+ * URL-safe - and _), or -1 for any other byte. */
+int yan_base64_value(unsigned char c, bool url);
+
 /* ---------------------------------------------------------------- hashing */
 
 uint64_t yan_hash_bytes(const void *p, size_t n, uint64_t seed);

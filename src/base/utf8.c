@@ -1,5 +1,7 @@
 /* utf8.c — UTF-8 decoding/encoding (strict: no overlongs, no surrogates, max
- * U+10FFFF) and a fast non-cryptographic hash for hash tables. */
+ * U+10FFFF), a fast non-cryptographic hash for hash tables, and the value
+ * of a base64 character (the decoders of tiktoken files, uploads and the
+ * injection screen). */
 #include "base/base.h"
 
 int yan_utf8_decode(const uint8_t *s, size_t n, int32_t *cp) {
@@ -61,4 +63,13 @@ uint64_t yan_hash_bytes(const void *p, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) v |= (uint64_t)s[i] << (8 * i);
     h = (h ^ (v * 0xBF58476D1CE4E5B9ULL)) * 0x94D049BB133111EBULL;
     return yan_hash_u64(h);
+}
+
+int yan_base64_value(unsigned char c, bool url) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || (url && c == '-')) return 62;
+    if (c == '/' || (url && c == '_')) return 63;
+    return -1;
 }

@@ -141,15 +141,6 @@ static void role_markers(iacc *a, const char *t, size_t len) {
 
 /* --------------------------------------------------------------- base64 */
 
-static int b64val(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 /* Mostly printable text (ASCII or valid UTF-8). */
 static bool looks_like_text(const uint8_t *s, size_t n) {
     size_t good = 0;
@@ -169,13 +160,13 @@ static yan_status encoded(const sf_rules *rs, iacc *a, const char *t, size_t len
     uint8_t *dec = NULL;
     yan_status st = YAN_OK;
     for (size_t i = 0; i < len && budget > 0;) {
-        if (b64val((unsigned char)t[i]) < 0) { i++; continue; }
+        if (yan_base64_value((unsigned char)t[i], true) < 0) { i++; continue; }
         /* one run; line breaks inside a long run are part of it */
         size_t j = i, nchars = 0;
         while (j < len) {
-            if (b64val((unsigned char)t[j]) >= 0) { j++; nchars++; continue; }
+            if (yan_base64_value((unsigned char)t[j], true) >= 0) { j++; nchars++; continue; }
             if ((t[j] == '\n' || t[j] == '\r') && nchars >= 16 && j + 1 < len &&
-                (b64val((unsigned char)t[j + 1]) >= 0 || t[j + 1] == '\n')) { j++; continue; }
+                (yan_base64_value((unsigned char)t[j + 1], true) >= 0 || t[j + 1] == '\n')) { j++; continue; }
             break;
         }
         size_t run_end = j;
@@ -188,7 +179,7 @@ static yan_status encoded(const sf_rules *rs, iacc *a, const char *t, size_t len
             uint32_t acc = 0;
             int bits = 0;
             for (size_t k = i; k < run_end && n < cap; k++) {
-                int v = b64val((unsigned char)t[k]);
+                int v = yan_base64_value((unsigned char)t[k], true);
                 if (v < 0) continue;
                 acc = (acc << 6) | (uint32_t)v;
                 bits += 6;

@@ -27,22 +27,13 @@ bool yan_upload_safe_name(const char *in, size_t n, char *out, size_t cap, const
     return false;
 }
 
-static int b64v(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 bool yan_upload_b64_decode(const char *s, yan_buf *out) {
     uint32_t acc = 0;
     int bits = 0;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '=' || isspace(c)) continue;
-        int v = b64v(c);
+        int v = yan_base64_value(c, true);
         if (v < 0) return false;
         acc = acc << 6 | (uint32_t)v;
         bits += 6;

@@ -7,15 +7,6 @@
 #include "tokenizer/tok.h"
 #include "tokenizer/pretok.h"
 
-static int b64val(uint8_t c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 /* Strict base64 (padding optional at the very end). Returns bytes or -1. */
 static long b64_decode(const uint8_t *s, size_t n, uint8_t *out) {
     while (n && s[n - 1] == '=') n--;
@@ -24,7 +15,7 @@ static long b64_decode(const uint8_t *s, size_t n, uint8_t *out) {
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
+        int v = yan_base64_value(s[i], false);
         if (v < 0) return -1;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;

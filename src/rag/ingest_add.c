@@ -575,7 +575,7 @@ static yan_status prune(add_ctx *ac, const char *dir) {
     sqlite3_finalize(q);
     for (size_t off = 0; !st && off < gone.len; off += strlen(gone.data + off) + 1) {
         const char *p = gone.data + off;
-        st = yan_kbi_remove_locked(kb, p);
+        st = yan_kbi_remove_locked(kb, p, false); /* the index is saved once, at the end of the add */
         if (st == YAN_ERR_NOT_FOUND) st = YAN_OK; /* removed by another writer meanwhile */
         else if (!st) report(ac, p, YAN_KB_FILE_REMOVED, YAN_OK, "the file is gone");
     }
@@ -723,7 +723,7 @@ yan_status yan_kb_add(yan_kb *kb, const char *const *paths, int n, yan_kb_add_st
     for (size_t i = 0; i < ac.n_dirs && !st && !ac.aborted; i++) st = prune(&ac, ac.dirs[i]);
     /* 5. vectors for chunks that have none, then the index on disk */
     if (!st && emb && !ac.aborted) st = backfill(&ac);
-    if (emb) {
+    if (emb || kb->vi_loaded) {
         yan_status s2 = yan_kbi_index_sync(kb);
         if (!st && s2 == YAN_ERR_NOMEM) st = s2;
     }

@@ -847,7 +847,7 @@ static char *stored_path(const char *p) {
     return b.data;
 }
 
-yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp) {
+yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp, bool sync) {
     /* the document itself, or every document under a folder */
     size_t sl = strlen(sp);
     char *prefix = yan_malloc(sl + 2);
@@ -913,7 +913,7 @@ yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp) {
         kb->vi_gen = kb->vi_gen == gen0 ? gen0 + 1 : -1;
         kb->vi_unsaved = true;
     }
-    if (!st && n_vec && kb->vi_loaded) yan_kbi_index_sync(kb);
+    if (sync && !st && n_vec && kb->vi_loaded) yan_kbi_index_sync(kb);
     yan_free(prefix);
     return st;
 }
@@ -924,7 +924,7 @@ yan_status yan_kb_remove(yan_kb *kb, const char *path) {
     char *sp = stored_path(path);
     if (!sp) return yan_fail(YAN_ERR_NOMEM, "out of memory");
     pthread_mutex_lock(&kb->mu);
-    yan_status st = yan_kbi_remove_locked(kb, sp);
+    yan_status st = yan_kbi_remove_locked(kb, sp, true);
     pthread_mutex_unlock(&kb->mu);
     yan_free(sp);
     return st;

@@ -72,7 +72,9 @@ yan_status yan_kbi_index_ensure(yan_kb *kb, int64_t gen);
 /* After writes: the index brought to the current generation and saved. */
 yan_status yan_kbi_index_sync(yan_kb *kb);
 /* yan_kb_remove with kb->mu held and sp already the stored form of the path
- * (a document, or every document under a folder): one transaction. */
-yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp);
+ * (a document, or every document under a folder): one transaction. sync:
+ * save the vector index afterwards (false when the caller saves it once
+ * after many removals, as yan_kb_add does). */
+yan_status yan_kbi_remove_locked(yan_kb *kb, const char *sp, bool sync);
 
 #endif /* YAN_RAG_KB_IMPL_H */

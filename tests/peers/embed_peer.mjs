@@ -13,27 +13,11 @@
 //         vector — LlamaEmbeddingContext.getEmbeddingFor(text): llama.cpp's
 //                  pooled embedding (the model's pooling_type; for "none" the
 //                  last token's state), not normalised.
-import path from "node:path";
 import fs from "node:fs";
-import {pathToFileURL, fileURLToPath} from "node:url";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CACHE = process.env.YAN_CACHE || path.join(ROOT, ".cache");
-const PEERS = process.env.YAN_PEERS_LLAMA || path.join(CACHE, "peers-llama");
-
-function die(msg) {
-    process.stderr.write(`embed_peer.mjs: ${msg}\n`);
-    process.exit(1);
-}
+import {die, importLlamaCpp, takeOpt} from "./common.mjs";
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-    const i = argv.indexOf(name);
-    if (i < 0) return def;
-    const v = argv[i + 1];
-    argv.splice(i, 2);
-    return v;
-};
+const opt = (name, def) => takeOpt(argv, name, def);
 const threads = parseInt(opt("--threads", "2"), 10);
 const nctx = parseInt(opt("--ctx", "512"), 10);
 const [modelPath, textsFile] = argv;
@@ -41,9 +25,7 @@ if (!modelPath || !textsFile) die("usage: embed_peer.mjs MODEL TEXTS.json [--ctx
 const texts = JSON.parse(fs.readFileSync(textsFile, "utf8"));
 if (!Array.isArray(texts) || texts.some(t => typeof t !== "string")) die(`${textsFile}: not a JSON array of strings`);
 
-const entry = path.join(PEERS, "node_modules", "node-llama-cpp", "dist", "index.js");
-if (!fs.existsSync(entry)) die(`node-llama-cpp is not installed in ${PEERS} (run scripts/peers.sh llama)`);
-const {getLlama, LlamaLogLevel} = await import(pathToFileURL(entry).href);
+const {getLlama, LlamaLogLevel} = await importLlamaCpp();
 
 const llama = await getLlama({gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error});
 const model = await llama.loadModel({modelPath, gpuLayers: 0});

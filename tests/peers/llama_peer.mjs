@@ -22,29 +22,12 @@
 // node-llama-cpp gives probabilities, not raw logits: it softmaxes the logits
 // in float32 (AddonContext.cpp), so log(p) is the log-softmax up to float
 // rounding; a probability that underflows to 0 is written as -inf.
-// The package is ESM and is imported by absolute path, so this file can live
-// in the repository while the package lives in the cache.
 import path from "node:path";
 import fs from "node:fs";
-import {pathToFileURL, fileURLToPath} from "node:url";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CACHE = process.env.YAN_CACHE || path.join(ROOT, ".cache");
-const PEERS = process.env.YAN_PEERS_LLAMA || path.join(CACHE, "peers-llama");
-
-function die(msg) {
-    process.stderr.write(`llama_peer.mjs: ${msg}\n`);
-    process.exit(1);
-}
+import {die, importLlamaCpp, takeOpt} from "./common.mjs";
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-    const i = argv.indexOf(name);
-    if (i < 0) return def;
-    const v = argv[i + 1];
-    argv.splice(i, 2);
-    return v;
-};
+const opt = (name, def) => takeOpt(argv, name, def);
 const gen = parseInt(opt("--gen", "0"), 10);
 const kv = opt("--kv", "f16").toUpperCase();
 const threads = parseInt(opt("--threads", "2"), 10);
@@ -55,9 +38,7 @@ const loraScale = parseFloat(opt("--lora-scale", "1"));
 const [mode, modelPath, ...rest] = argv;
 if (!mode || !modelPath) die("usage: llama_peer.mjs logprobs MODEL IDS OUT.bin [--gen N] | ppl MODEL TEXT --ctx N");
 
-const entry = path.join(PEERS, "node_modules", "node-llama-cpp", "dist", "index.js");
-if (!fs.existsSync(entry)) die(`node-llama-cpp is not installed in ${PEERS} (run scripts/peers.sh llama)`);
-const {getLlama, LlamaLogLevel} = await import(pathToFileURL(entry).href);
+const {getLlama, LlamaLogLevel} = await importLlamaCpp();
 
 const t0 = performance.now();
 const llama = await getLlama({gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error});
